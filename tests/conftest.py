@@ -50,3 +50,13 @@ def spark(lake_config: Config, tmp_path_factory: pytest.TempPathFactory) -> Iter
     )
     yield session
     session.stop()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Marks tests by folder, so `-m unit` / `-m integration` select without per-test noise."""
+    for item in items:
+        parts = Path(str(item.fspath)).parts
+        if "unit" in parts:
+            item.add_marker(pytest.mark.unit)
+        elif "integration" in parts:
+            item.add_marker(pytest.mark.integration)

@@ -1,0 +1,34 @@
+# Run `make` for this help. The two commands of the README are `make demo` and `make test`.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+VENV := .venv/bin
+
+.PHONY: help setup demo test test-unit lint services-up services-down bench
+
+help: ## show this help
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+setup: ## install system packages, .venv and the Spark jars (idempotent)
+	scripts/bootstrap.sh
+
+demo: ## the pipeline end to end on local defaults (services, generate, load, run, summary)
+	scripts/demo.sh
+
+test: ## the whole test suite against real local services
+	scripts/test.sh
+
+test-unit: setup ## only the fast unit tests (no services)
+	$(VENV)/python -m pytest -m unit
+
+lint: setup ## ruff lint and format check
+	$(VENV)/ruff check lib jobs tests bench
+	$(VENV)/ruff format --check lib jobs tests bench
+
+services-up: setup ## start PostgreSQL, MariaDB and Kafka on 127.0.0.1
+	$(VENV)/aml services up
+
+services-down: ## stop the local services
+	$(VENV)/aml services down
+
+bench: setup ## run the benchmarks in bench/ (see docs/BENCHMARKS.md)
+	$(VENV)/python bench/bench_generate.py
