@@ -23,6 +23,8 @@ COMMAND_MODULES = (
     "aml.cluster",
     "aml.generate.cli",
     "aml.sources.cli",
+    "aml.ingest.job",
+    "aml.ingest.reconcile",
     "aml.pipeline",
 )
 

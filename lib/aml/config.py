@@ -1,8 +1,9 @@
 """Named environments from ``conf/environments/<name>.toml``.
 
 Environments are plain TOML so that jobs, tests and notebooks read the same file without an extra
-dependency (``tomllib`` is in the standard library). A git-ignored ``conf/local-overrides.toml``,
-if present, is merged on top for a developer's own tweaks. Secrets are never read from these
+dependency (``tomllib`` is in the standard library). A git-ignored ``conf/local-overrides.toml``
+(or the file named by ``$AML_OVERRIDES``), if present, is merged on top: a developer's own tweaks,
+or a test moving the lake into a temporary folder for a job it runs as a subprocess. Secrets are never read from these
 files: :meth:`Config.source_password` takes them from the environment or a git-ignored file.
 """
 
@@ -142,7 +143,7 @@ def load_config(env: str | None = None, root: Path | None = None) -> Config:
         raise ConfigError(f"no environment '{name}' ({env_file} missing); known: {known}")
     with env_file.open("rb") as fh:
         data = tomllib.load(fh)
-    overrides = root / "conf" / "local-overrides.toml"
+    overrides = Path(os.environ.get("AML_OVERRIDES", root / "conf" / "local-overrides.toml"))
     if overrides.is_file():
         with overrides.open("rb") as fh:
             data = _merge(data, tomllib.load(fh))

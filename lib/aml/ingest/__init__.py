@@ -1,0 +1,1 @@
+"""Incremental JDBC ingestion of the source OLTP tables into bronze Delta tables."""
