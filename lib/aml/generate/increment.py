@@ -35,7 +35,7 @@ from aml.generate.updates import build_updates
 from aml.generate.writer import TransactionWriter
 
 log = logging.getLogger("aml.generate")
-DEFAULT_UPDATE_SHARE = 0.005
+DEFAULT_UPDATE_SHARE = 0.001  # 0.1 % of earlier ids corrected per daily increment
 INCREMENT_FILES = (
     "transactions.csv",
     "ground_truth.csv",
