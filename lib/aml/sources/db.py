@@ -114,10 +114,17 @@ def connect(
 
 
 def jdbc_url(config: Config, source_name: str | None = None) -> str:
-    """JDBC URL for Spark's reader, e.g. ``jdbc:postgresql://127.0.0.1:55432/aml``."""
+    """JDBC URL for Spark's reader, e.g. ``jdbc:postgresql://127.0.0.1:55432/aml``.
+
+    MariaDB gets a ``jdbc:mysql:`` URL with ``permitMysqlScheme``: Spark picks its SQL dialect by
+    URL prefix, and only the MySQL dialect quotes identifiers with backticks (with no dialect,
+    Spark's double quotes make MariaDB read column names as string literals).
+    """
     src = config.source(source_name)
-    prefix = "postgresql" if source_kind(config, source_name) == "postgresql" else "mariadb"
-    return f"jdbc:{prefix}://{src['host']}:{int(src['port'])}/{src['database']}"
+    where = f"//{src['host']}:{int(src['port'])}/{src['database']}"
+    if source_kind(config, source_name) == "postgresql":
+        return f"jdbc:postgresql:{where}"
+    return f"jdbc:mysql:{where}?permitMysqlScheme"
 
 
 def jdbc_properties(config: Config, source_name: str | None = None) -> dict[str, str]:
