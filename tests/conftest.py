@@ -44,8 +44,7 @@ def spark(lake_config: Config, tmp_path_factory: pytest.TempPathFactory) -> Iter
             "spark.default.parallelism": "2",
             "spark.ui.enabled": "false",
             "spark.sql.warehouse.dir": str(warehouse),
-            "spark.driver.extraJavaOptions": f"-Dderby.system.home={warehouse} "
-            "-Duser.timezone=UTC",
+            "spark.driver.extraJavaOptions": f"-Dderby.system.home={warehouse} -Duser.timezone=UTC",
         },
     )
     yield session

@@ -82,14 +82,33 @@ class StandaloneCluster:
         """Starts master and workers and waits until every worker has registered."""
         for sub in ("logs", "pids", "work"):
             (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
-        self._daemon("start", MASTER_CLASS, 1, "--host", self.host, "--port", str(self.port),
-                     "--webui-port", str(self.webui_port))
+        self._daemon(
+            "start",
+            MASTER_CLASS,
+            1,
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--webui-port",
+            str(self.webui_port),
+        )
         _wait_port(self.host, self.port, timeout)
         for i in range(1, self.workers + 1):
-            self._daemon("start", WORKER_CLASS, i, "--host", self.host,
-                         "--cores", str(self.cores_per_worker),
-                         "--memory", self.memory_per_worker,
-                         "--webui-port", str(self.webui_port + i), self.url)
+            self._daemon(
+                "start",
+                WORKER_CLASS,
+                i,
+                "--host",
+                self.host,
+                "--cores",
+                str(self.cores_per_worker),
+                "--memory",
+                self.memory_per_worker,
+                "--webui-port",
+                str(self.webui_port + i),
+                self.url,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             registered = sum(
@@ -100,7 +119,9 @@ class StandaloneCluster:
                 log.info("standalone cluster %s up with %d workers", self.url, registered)
                 return
             time.sleep(1)
-        raise ClusterError(f"workers did not register within {timeout:.0f}s; see {self.run_dir}/logs")
+        raise ClusterError(
+            f"workers did not register within {timeout:.0f}s; see {self.run_dir}/logs"
+        )
 
     def stop(self) -> None:
         """Stops workers then master; safe to call when nothing runs."""
@@ -145,13 +166,19 @@ def submit_command(config: Config, job: Path, job_args: list[str], master: str) 
     spark_jars = ",".join(str(j) for j in jars.spark_jars(jars.jar_dir(config)))
     cmd = [
         str(spark_home() / "bin" / "spark-submit"),
-        "--master", master,
-        "--properties-file", str(PROJECT_ROOT / "spark-conf" / "spark-defaults.conf"),
+        "--master",
+        master,
+        "--properties-file",
+        str(PROJECT_ROOT / "spark-conf" / "spark-defaults.conf"),
         "--driver-java-options",
-        f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{PROJECT_ROOT}/spark-conf/log4j2.properties",
-        "--jars", spark_jars,
-        "--py-files", str(py_files),
-        "--conf", f"spark.pyspark.python={sys.executable}",
+        "-Duser.timezone=UTC -Dlog4j2.configurationFile=file:"
+        f"{PROJECT_ROOT}/spark-conf/log4j2.properties",
+        "--jars",
+        spark_jars,
+        "--py-files",
+        str(py_files),
+        "--conf",
+        f"spark.pyspark.python={sys.executable}",
     ]
     for key, value in config.section("spark").get("conf", {}).items():
         cmd += ["--conf", f"{key}={value}"]
@@ -161,8 +188,13 @@ def submit_command(config: Config, job: Path, job_args: list[str], master: str) 
 def submit_env(config: Config) -> dict[str, str]:
     """Environment for the ``spark-submit`` process (client mode: the driver runs here)."""
     host = config.section("spark").get("conf", {}).get("spark.driver.host", "127.0.0.1")
-    return {**os.environ, "AML_HOME": str(config.root), "SPARK_LOCAL_IP": host,
-            "PYSPARK_PYTHON": sys.executable, "PYTHONPATH": ""}
+    return {
+        **os.environ,
+        "AML_HOME": str(config.root),
+        "SPARK_LOCAL_IP": host,
+        "PYSPARK_PYTHON": sys.executable,
+        "PYTHONPATH": "",
+    }
 
 
 def _cmd_cluster(args: argparse.Namespace) -> int:

@@ -3,8 +3,9 @@
 Environments are plain TOML so that jobs, tests and notebooks read the same file without an extra
 dependency (``tomllib`` is in the standard library). A git-ignored ``conf/local-overrides.toml``
 (or the file named by ``$AML_OVERRIDES``), if present, is merged on top: a developer's own tweaks,
-or a test moving the lake into a temporary folder for a job it runs as a subprocess. Secrets are never read from these
-files: :meth:`Config.source_password` takes them from the environment or a git-ignored file.
+or a test moving the lake into a temporary folder for a job it runs as a subprocess. Secrets are
+never read from these files: :meth:`Config.source_password` takes them from the environment or a
+git-ignored file.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
 
 
 def _project_root() -> Path:

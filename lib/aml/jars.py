@@ -86,8 +86,16 @@ def resolve(out_dir: Path, pom: Path = SPARK_POM, force: bool = False) -> Path:
     tmp = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     log.info("resolving %s with Maven into %s", pom.name, out_dir)
-    cmd = [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
-           "-DincludeScope=runtime", f"-DoutputDirectory={tmp}"]
+    cmd = [
+        mvn,
+        "-q",
+        "-B",
+        "-f",
+        str(pom),
+        "dependency:copy-dependencies",
+        "-DincludeScope=runtime",
+        f"-DoutputDirectory={tmp}",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
@@ -130,8 +138,11 @@ def _cmd_jars(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("jars", help="resolve and list the Spark JVM dependencies")
-    parser.add_argument("jars_command", choices=("resolve", "list", "packages"),
-                        help="resolve: Maven into the jars dir; list: spark.jars value; "
-                             "packages: spark.jars.packages value")
+    parser.add_argument(
+        "jars_command",
+        choices=("resolve", "list", "packages"),
+        help="resolve: Maven into the jars dir; list: spark.jars value; "
+        "packages: spark.jars.packages value",
+    )
     parser.add_argument("--force", action="store_true", help="re-resolve even if present")
     parser.set_defaults(func=_cmd_jars)

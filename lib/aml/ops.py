@@ -1,9 +1,14 @@
 """The ``ops`` tables: what ran, when, on which data, and how far each source has been read.
 
-``ops.job_runs`` gets one row per run, inserted as RUNNING when the run starts and completed at
-the end (SUCCEEDED/FAILED with counts and table versions), so a killed run stays visible as
-RUNNING. ``ops.watermarks`` holds one row per (source, table). Both are small Delta tables updated
-by MERGE on their keys, so writes are idempotent.
+Both tables are append-only logs, which suits an audit trail (nothing is rewritten) and keeps the
+bookkeeping of a run to a few blind appends (a Delta append of one row costs a fraction of a
+second; a MERGE into even a tiny table costs seconds on a small machine):
+
+- ``ops.job_runs`` gets a RUNNING row when a run starts and a SUCCEEDED or FAILED row when it
+  ends (counts, table versions, error). A killed run is the one whose only row is RUNNING.
+  :func:`latest_runs` gives one row per run.
+- ``ops.watermarks`` gets a row each time a watermark moves; the newest row of a
+  (source, table) is the watermark, the older ones its history.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from aml.config import Config
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -35,27 +40,9 @@ WATERMARKS_SCHEMA = (
 )
 
 
-def ensure_table(spark: SparkSession, path: str, schema: str) -> None:
-    """Creates an empty Delta table at ``path`` with ``schema`` if none exists there."""
-    from delta.tables import DeltaTable
-
-    if not DeltaTable.isDeltaTable(spark, path):
-        spark.createDataFrame([], schema).write.format("delta").mode("ignore").save(path)
-
-
-def _merge_rows(spark: SparkSession, path: str, schema: str, rows: list[dict], keys: list[str]) -> None:
-    from delta.tables import DeltaTable
-
-    ensure_table(spark, path, schema)
-    src = spark.createDataFrame(rows, schema)
-    cond = " AND ".join(f"t.{k} = s.{k}" for k in keys)
-    (
-        DeltaTable.forPath(spark, path).alias("t")
-        .merge(src.alias("s"), cond)
-        .whenMatchedUpdateAll()
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
+def append_rows(spark: SparkSession, path: str, schema: str, rows: list[dict]) -> None:
+    """Appends rows in one Delta commit (creating the table on first use)."""
+    spark.createDataFrame(rows, schema).write.format("delta").mode("append").save(path)
 
 
 def utcnow() -> datetime:
@@ -87,7 +74,9 @@ class JobRun:
         return self.config.table_path("ops", "job_runs")
 
     @classmethod
-    def start(cls, spark: SparkSession, config: Config, job: str, args: Mapping[str, Any]) -> JobRun:
+    def start(
+        cls, spark: SparkSession, config: Config, job: str, args: Mapping[str, Any]
+    ) -> JobRun:
         run = cls(spark=spark, config=config, job=job, args=dict(args))
         run._write("RUNNING", None, None)
         log.info("run %s of %s started", run.run_id, job)
@@ -95,18 +84,29 @@ class JobRun:
 
     def _write(self, status: str, ended_at: datetime | None, error: str | None) -> None:
         row = {
-            "run_id": self.run_id, "job": self.job,
-            "args": json.dumps(self.args, sort_keys=True, default=str), "status": status,
-            "started_at": self.started_at, "ended_at": ended_at, "rows_read": self.rows_read,
-            "rows_written": self.rows_written, "rows_quarantined": self.rows_quarantined,
-            "table_versions": self.table_versions or None, "error": error,
+            "run_id": self.run_id,
+            "job": self.job,
+            "args": json.dumps(self.args, sort_keys=True, default=str),
+            "status": status,
+            "started_at": self.started_at,
+            "ended_at": ended_at,
+            "rows_read": self.rows_read,
+            "rows_written": self.rows_written,
+            "rows_quarantined": self.rows_quarantined,
+            "table_versions": self.table_versions or None,
+            "error": error,
         }
-        _merge_rows(self.spark, self.path, JOB_RUNS_SCHEMA, [row], ["run_id"])
+        append_rows(self.spark, self.path, JOB_RUNS_SCHEMA, [row])
 
     def succeed(self) -> None:
         self._write("SUCCEEDED", utcnow(), None)
-        log.info("run %s of %s succeeded: read %d, wrote %d", self.run_id, self.job,
-                 self.rows_read, self.rows_written)
+        log.info(
+            "run %s of %s succeeded: read %d, wrote %d",
+            self.run_id,
+            self.job,
+            self.rows_read,
+            self.rows_written,
+        )
 
     def fail(self, exc: BaseException) -> None:
         # The message is the exception's own text: callers raise errors that carry no secrets.
@@ -121,33 +121,53 @@ class Watermark:
     key: int | None
 
 
-def read_watermark(spark: SparkSession, config: Config, source: str, table: str) -> Watermark | None:
+def latest_runs(spark: SparkSession, config: Config) -> DataFrame:
+    """``ops.job_runs`` with one row per run: its final row, or RUNNING if it never ended."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    runs = spark.read.format("delta").load(config.table_path("ops", "job_runs"))
+    newest = Window.partitionBy("run_id").orderBy(F.col("ended_at").desc_nulls_last())
+    return runs.withColumn("_n", F.row_number().over(newest)).where("_n = 1").drop("_n")
+
+
+def read_watermark(
+    spark: SparkSession, config: Config, source: str, table: str
+) -> Watermark | None:
+    """The newest watermark of a source table, or None before its first successful load."""
+    from delta.tables import DeltaTable
+
     path = config.table_path("ops", "watermarks")
-    ensure_table(spark, path, WATERMARKS_SCHEMA)
-    rows = (
-        spark.read.format("delta").load(path)
+    if not DeltaTable.isDeltaTable(spark, path):
+        return None
+    row = (
+        spark.read.format("delta")
+        .load(path)
         .where(f"source = '{source}' AND table_name = '{table}'")
+        .orderBy("updated_at", ascending=False)
         .select("watermark_value", "watermark_key")
-        .collect()
+        .first()
     )
-    return Watermark(rows[0].watermark_value, rows[0].watermark_key) if rows else None
+    return Watermark(row.watermark_value, row.watermark_key) if row else None
 
 
 def commit_watermark(
-    spark: SparkSession, config: Config, source: str, table: str, mark: Watermark | None,
-    run_id: str, bronze_version: int | None,
+    spark: SparkSession,
+    config: Config,
+    source: str,
+    table: str,
+    mark: Watermark,
+    run_id: str,
+    bronze_version: int | None,
 ) -> None:
-    """Moves (or, with ``mark=None``, clears) the watermark; call only after the bronze commit."""
-    path = config.table_path("ops", "watermarks")
-    if mark is None:
-        from delta.tables import DeltaTable
-
-        ensure_table(spark, path, WATERMARKS_SCHEMA)
-        DeltaTable.forPath(spark, path).delete(f"source = '{source}' AND table_name = '{table}'")
-        return
+    """Moves the watermark; call only after the bronze commit that covers it."""
     row = {
-        "source": source, "table_name": table, "watermark_value": mark.value,
-        "watermark_key": mark.key, "run_id": run_id, "bronze_version": bronze_version,
+        "source": source,
+        "table_name": table,
+        "watermark_value": mark.value,
+        "watermark_key": mark.key,
+        "run_id": run_id,
+        "bronze_version": bronze_version,
         "updated_at": utcnow(),
     }
-    _merge_rows(spark, path, WATERMARKS_SCHEMA, [row], ["source", "table_name"])
+    append_rows(spark, config.table_path("ops", "watermarks"), WATERMARKS_SCHEMA, [row])

@@ -40,8 +40,9 @@ def ensure_dataset(out: Path, rows: int, seed: int, increments: int) -> dict[str
     return manifest
 
 
-def run(config: Config, rows: int, seed: int, increments: int, source: str | None,
-        skip_services: bool) -> dict[str, Any]:
+def run(
+    config: Config, rows: int, seed: int, increments: int, source: str | None, skip_services: bool
+) -> dict[str, Any]:
     """Runs every stage that exists and returns the summary."""
     from aml.ingest import job as ingest_job
     from aml.ingest.reconcile import reconcile
@@ -60,23 +61,30 @@ def run(config: Config, rows: int, seed: int, increments: int, source: str | Non
     t = _step(f"generate {rows:,} rows (seed {seed}) + {increments} increment(s)")
     dataset = config.data_dir / f"demo-{rows}-{seed}"
     manifest = ensure_dataset(dataset, rows, seed, increments)
-    summary["dataset"] = {"path": str(dataset), "rows": manifest["rows"],
-                          "seconds": round(time.monotonic() - t, 1)}
+    summary["dataset"] = {
+        "path": str(dataset),
+        "rows": manifest["rows"],
+        "seconds": round(time.monotonic() - t, 1),
+    }
     t = _step(f"load base dataset into {source_name}")
     results = loader.load(config, source_name, dataset=dataset)
     summary["load_base"] = {r.table: r.rows for r in results}
     spark = build_session(config, "aml-demo")
     t = _step("ingest into bronze (initial)")
     first = ingest_job.run(spark, config, None, source_name)
-    summary["ingest_initial"] = {"rows_written": first.rows_written,
-                                 "seconds": round(time.monotonic() - t, 1)}
+    summary["ingest_initial"] = {
+        "rows_written": first.rows_written,
+        "seconds": round(time.monotonic() - t, 1),
+    }
     names = loader.list_increments(dataset)[:increments]
     if names:
         t = _step(f"load increment(s) {', '.join(names)} and ingest again")
         loader.load(config, source_name, dataset=dataset, increments=names)
         nxt = ingest_job.run(spark, config, None, source_name)
-        summary["ingest_incremental"] = {"rows_written": nxt.rows_written,
-                                         "seconds": round(time.monotonic() - t, 1)}
+        summary["ingest_incremental"] = {
+            "rows_written": nxt.rows_written,
+            "seconds": round(time.monotonic() - t, 1),
+        }
     _step("reconcile bronze with the source")
     specs = load_table_specs(config)
     checks = {name: reconcile(spark, config, source_name, spec) for name, spec in specs.items()}
@@ -116,6 +124,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--increments", type=int, default=1, help="daily increments to add")
     parser.add_argument("--source", default=None, help="source database (default: [ingest].source)")
-    parser.add_argument("--skip-services", action="store_true",
-                        help="do not start local services (they run elsewhere, e.g. docker-compose)")
+    parser.add_argument(
+        "--skip-services",
+        action="store_true",
+        help="do not start local services (they run elsewhere, e.g. docker-compose)",
+    )
     parser.set_defaults(func=_cmd_demo)

@@ -8,18 +8,14 @@ not run would hide a broken environment. The services stay up after the session 
 
 from __future__ import annotations
 
-import copy
 import shutil
-import socket
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from aml.config import Config, load_config
-from aml.services import manager
+from aml.services import isolated, manager
 from aml.sources import db
 
 
@@ -50,20 +46,6 @@ def maria_conn(services: Config) -> Iterator[Any]:
     conn.close()
 
 
-def free_ports(count: int) -> list[int]:
-    """Distinct loopback ports nobody listens on right now."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 @pytest.fixture()
 def isolated_config(services: Config) -> Iterator[Config]:
     """A second environment with its own root, run dir, secrets and free ports.
@@ -72,24 +54,14 @@ def isolated_config(services: Config) -> Iterator[Config]:
     traversable directory under /tmp, not pytest's tmp_path: pytest's base temp dir is 0700,
     which the postgres and mysql system users (used when running as root) cannot enter.
     """
-    root = Path(tempfile.mkdtemp(prefix="aml-services-test-"))
-    root.chmod(0o755)
-    data = copy.deepcopy(services.data)
-    pg, maria, broker, controller = free_ports(4)
-    data["sources"]["postgres"]["port"] = pg
-    data["sources"]["mariadb"]["port"] = maria
-    data["kafka"]["bootstrap_servers"] = f"127.0.0.1:{broker}"
-    data["kafka"]["controller_port"] = controller
-    # reuse the resolved broker jars instead of running Maven again
-    data["kafka"]["jars_dir"] = str(services.path(data["kafka"].get("jars_dir", "var/jars/kafka")))
-    config = Config(name=services.name, data=data, root=root)
+    config = isolated.isolated_config(services, prefix="aml-services-test-")
     try:
         yield config
     finally:
         try:
             manager.down(config)
         finally:
-            shutil.rmtree(root, ignore_errors=True)
+            shutil.rmtree(config.root, ignore_errors=True)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -8,13 +8,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from tests.integration.conftest import free_ports
 from tests.integration.source_rows import insert_rows, reset
 
 from aml.cluster import StandaloneCluster, submit_command, submit_env
 from aml.config import PROJECT_ROOT, Config
 from aml.ingest.reconcile import reconcile
 from aml.ingest.spec import load_table_specs
+from aml.services.isolated import free_ports
 from aml.sources import db
 
 pytestmark = pytest.mark.slow
@@ -24,8 +24,12 @@ pytestmark = pytest.mark.slow
 def cluster(tmp_path_factory: pytest.TempPathFactory):
     port, webui = free_ports(2)
     standalone = StandaloneCluster(
-        run_dir=tmp_path_factory.mktemp("spark-cluster"), workers=2, cores_per_worker=1,
-        memory_per_worker="1g", port=port, webui_port=webui,
+        run_dir=tmp_path_factory.mktemp("spark-cluster"),
+        workers=2,
+        cores_per_worker=1,
+        memory_per_worker="1g",
+        port=port,
+        webui_port=webui,
     )
     standalone.start()
     yield standalone
@@ -40,16 +44,21 @@ def test_ingestion_job_runs_on_a_standalone_cluster(spark, services: Config, clu
         f'[lake]\nroot = "{lake}"\ncheckpoints = "{tmp_path / "cp"}"\n'
         '[ingest]\nsource = "postgres"\nrows_per_partition = 10000\n'
     )
-    config = replace(services, data={
-        **services.data, "lake": {"root": str(lake), "checkpoints": str(tmp_path / "cp")},
-        "ingest": {**services.data["ingest"], "source": "postgres"},
-    })
+    config = replace(
+        services,
+        data={
+            **services.data,
+            "lake": {"root": str(lake), "checkpoints": str(tmp_path / "cp")},
+            "ingest": {**services.data["ingest"], "source": "postgres"},
+        },
+    )
     with db.connect(config, "postgres") as conn:
         reset(conn)
         insert_rows(conn, "postgresql", 1, 40_000)
 
-    cmd = submit_command(config, PROJECT_ROOT / "jobs" / "ingest_jdbc.py",
-                         ["--table", "transactions"], cluster.url)
+    cmd = submit_command(
+        config, PROJECT_ROOT / "jobs" / "ingest_jdbc.py", ["--table", "transactions"], cluster.url
+    )
     env = {**submit_env(config), "AML_OVERRIDES": str(overrides)}
     proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -58,8 +67,9 @@ def test_ingestion_job_runs_on_a_standalone_cluster(spark, services: Config, clu
     # executors ran on both workers, each loading the shipped package zip
     executor_logs = list(Path(cluster.run_dir / "work").glob("app-*/*/stderr"))
     assert len(executor_logs) >= 2
-    assert any("aml.zip" in p.read_text(errors="replace") or p.stat().st_size > 0
-               for p in executor_logs)
+    assert any(
+        "aml.zip" in p.read_text(errors="replace") or p.stat().st_size > 0 for p in executor_logs
+    )
     result = reconcile(spark, config, "postgres", load_table_specs(config)["transactions"])
     assert result.equal and result.source_rows == 40_000
     with db.connect(config, "postgres") as conn:

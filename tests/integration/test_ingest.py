@@ -13,15 +13,18 @@ from aml.config import Config
 from aml.ingest import job
 from aml.ingest.reconcile import reconcile
 from aml.ingest.spec import load_table_specs
-from aml.ops import read_watermark
+from aml.ops import latest_runs, read_watermark
 from aml.sources import db
 
 SOURCES = ["postgres", "mariadb"]
 
 
 def lake_in(config: Config, root: Path, source: str) -> Config:
-    data = {**config.data, "lake": {"root": str(root / "lake"), "checkpoints": str(root / "cp")},
-            "ingest": {**config.data["ingest"], "source": source}}
+    data = {
+        **config.data,
+        "lake": {"root": str(root / "lake"), "checkpoints": str(root / "cp")},
+        "ingest": {**config.data["ingest"], "source": source},
+    }
     return replace(config, data=data)
 
 
@@ -68,7 +71,7 @@ def test_initial_load_copies_every_row_and_records_the_run(spark, env):
     bronze = spark.read.format("delta").load(config.table_path("bronze", "transactions"))
     meta = bronze.select("_source", "_run_id").distinct().collect()
     assert [(m._source, m._run_id) for m in meta] == [(source, run.run_id)]
-    runs = spark.read.format("delta").load(config.table_path("ops", "job_runs")).collect()
+    runs = latest_runs(spark, config).collect()
     assert [(r.status, r.rows_written) for r in runs] == [("SUCCEEDED", 5000)]
     assert runs[0].table_versions == {"bronze.transactions": 0}
     assert read_watermark(spark, config, source, "transactions") is not None
@@ -162,15 +165,16 @@ def test_wrong_password_fails_clearly_and_keeps_the_watermark(spark, env, monkey
     assert "certainly-not-the-password" not in str(err.value)
     assert source in str(err.value)
     assert read_watermark(spark, config, source, "transactions") == mark
-    statuses = [r.status for r in
-                spark.read.format("delta").load(config.table_path("ops", "job_runs")).collect()]
+    statuses = [r.status for r in latest_runs(spark, config).collect()]
     assert sorted(statuses) == ["FAILED", "SUCCEEDED"]
 
 
 def test_source_that_is_down_gives_a_clear_error(spark, services, tmp_path):
     config = lake_in(services, tmp_path, "postgres")
-    sources = {**config.data["sources"], "postgres": {**config.data["sources"]["postgres"],
-                                                      "port": 1}}
+    sources = {
+        **config.data["sources"],
+        "postgres": {**config.data["sources"]["postgres"], "port": 1},
+    }
     config = replace(config, data={**config.data, "sources": sources})
     with pytest.raises(db.SourceError, match="cannot connect to postgres at 127.0.0.1:1"):
         ingest(spark, config)

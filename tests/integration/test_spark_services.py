@@ -18,12 +18,12 @@ def test_spark_kafka_source_reads_what_kafka_python_produced(spark, services: Co
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     admin.create_topics([NewTopic(topic, 2, 1)])
     try:
-        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all",
-                                 enable_idempotence=True)
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
         sent = [{"transaction_id": i, "amount": f"{i * 10}.50"} for i in range(50)]
         for event in sent:
-            producer.send(topic, key=str(event["transaction_id"]).encode(),
-                          value=json.dumps(event).encode())
+            producer.send(
+                topic, key=str(event["transaction_id"]).encode(), value=json.dumps(event).encode()
+            )
         producer.flush()
         producer.close()
         df = (
@@ -34,8 +34,9 @@ def test_spark_kafka_source_reads_what_kafka_python_produced(spark, services: Co
             .option("endingOffsets", "latest")
             .load()
         )
-        rows = df.selectExpr("CAST(key AS STRING) k", "CAST(value AS STRING) v", "partition",
-                             "offset").collect()
+        rows = df.selectExpr(
+            "CAST(key AS STRING) k", "CAST(value AS STRING) v", "partition", "offset"
+        ).collect()
         assert sorted(json.loads(r.v)["transaction_id"] for r in rows) == list(range(50))
         assert all(json.loads(r.v)["transaction_id"] == int(r.k) for r in rows)
         assert {r.partition for r in rows} == {0, 1}
@@ -58,16 +59,19 @@ def _jdbc_roundtrip(spark, config: Config, source: str) -> list:
         conn.commit()
     try:
         return (
-            spark.read.jdbc(db.jdbc_url(config, source),
-                            f"(SELECT * FROM core.customers WHERE full_name LIKE '{marker}%') c",
-                            properties=db.jdbc_properties(config, source))
+            spark.read.jdbc(
+                db.jdbc_url(config, source),
+                f"(SELECT * FROM core.customers WHERE full_name LIKE '{marker}%') c",
+                properties=db.jdbc_properties(config, source),
+            )
             .orderBy("customer_id")
             .collect()
         )
     finally:
         with db.connect(config, source) as conn:
             conn.cursor().execute(
-                "DELETE FROM core.customers WHERE customer_id BETWEEN 990000001 AND 990000003")
+                "DELETE FROM core.customers WHERE customer_id BETWEEN 990000001 AND 990000003"
+            )
             conn.commit()
 
 

@@ -1,4 +1,4 @@
-"""docker-compose.yml cannot run here (no Docker engine), so check it statically against the code."""
+"""docker-compose.yml cannot run here (no Docker engine): check it statically against the code."""
 
 from __future__ import annotations
 
@@ -25,9 +25,15 @@ def _host_ports(service: str) -> dict[int, tuple[str, int]]:
 
 
 def test_compose_has_every_service_the_design_names():
-    assert {"kafka", "postgres", "mariadb", "spark-master", "spark-worker", "jobs", "notebook"} <= set(
-        SERVICES
-    )
+    assert {
+        "kafka",
+        "postgres",
+        "mariadb",
+        "spark-master",
+        "spark-worker",
+        "jobs",
+        "notebook",
+    } <= set(SERVICES)
 
 
 def test_every_image_is_pinned_or_built_here():

@@ -40,8 +40,12 @@ def test_unknown_source_is_a_clear_error():
 def test_manifest_yields_the_packages_coordinates():
     coords = jars.packages()
     artifacts = {c.split(":")[1] for c in coords}
-    assert {"delta-spark_4.1_2.13", "spark-sql-kafka-0-10_2.13", "postgresql",
-            "mariadb-java-client"} <= artifacts
+    assert {
+        "delta-spark_4.1_2.13",
+        "spark-sql-kafka-0-10_2.13",
+        "postgresql",
+        "mariadb-java-client",
+    } <= artifacts
     assert all(len(c.split(":")) == 3 and "${" not in c for c in coords)
     assert not any(c.startswith("org.apache.spark:spark-sql_") for c in coords)  # provided
 
@@ -66,8 +70,15 @@ def test_resolved_jars_exclude_what_pyspark_ships_and_include_the_kafka_extras()
     names = {jars.artifact_name(j) for j in chosen}
     shipped = {jars.artifact_name(j) for j in jars.pyspark_jars_dir().glob("*.jar")}
     assert not names & shipped
-    assert {"delta-spark_4.1_2.13", "spark-sql-kafka-0-10_2.13", "spark-token-provider-kafka-0-10_2.13",
-            "kafka-clients", "commons-pool2", "postgresql", "mariadb-java-client"} <= names
+    assert {
+        "delta-spark_4.1_2.13",
+        "spark-sql-kafka-0-10_2.13",
+        "spark-token-provider-kafka-0-10_2.13",
+        "kafka-clients",
+        "commons-pool2",
+        "postgresql",
+        "mariadb-java-client",
+    } <= names
 
 
 def test_missing_jars_folder_tells_how_to_resolve(tmp_path):
@@ -108,13 +119,16 @@ def test_delta_table_is_written_and_read_back_with_time_travel(spark, tmp_path):
     spark.createDataFrame([(1, "a"), (2, "b")], "id INT, v STRING").write.format("delta").save(path)
     updates = spark.createDataFrame([(2, "B"), (3, "c"), (None, None)], "id INT, v STRING")
     (
-        DeltaTable.forPath(spark, path).alias("t")
+        DeltaTable.forPath(spark, path)
+        .alias("t")
         .merge(updates.alias("s"), "t.id = s.id")
         .whenMatchedUpdateAll()
         .whenNotMatchedInsertAll()
         .execute()
     )
-    v0 = {tuple(r) for r in spark.read.format("delta").option("versionAsOf", 0).load(path).collect()}
+    v0 = {
+        tuple(r) for r in spark.read.format("delta").option("versionAsOf", 0).load(path).collect()
+    }
     v1 = {tuple(r) for r in spark.read.format("delta").load(path).collect()}
     assert v0 == {(1, "a"), (2, "b")}
     assert v1 == {(1, "a"), (2, "B"), (3, "c"), (None, None)}

@@ -35,7 +35,7 @@ def row_hash(source_columns: list[str]) -> Column:
 def with_ingest_metadata(
     df: DataFrame, *, source: str, run_id: str, ingested_at: datetime
 ) -> DataFrame:
-    """Adds ``_row_hash``, ``_ingested_at``, ``_source`` and ``_run_id`` after the source columns."""
+    """Adds ``_row_hash``, ``_ingested_at``, ``_source``, ``_run_id`` after the source columns."""
     source_columns = [c for c in df.columns if c not in META_COLUMNS]
     return df.select(
         *source_columns,
@@ -53,10 +53,16 @@ def align_to_bronze(spark: SparkSession, path: str, inc_df: DataFrame) -> DataFr
     target_types = {f.name: f.dataType for f in target.fields}
     for field in inc_df.schema.fields:
         if field.name not in target_types:
-            log.warning("schema drift: source column %s (%s) is new; adding it to %s",
-                        field.name, field.dataType.simpleString(), path)
-            spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS "
-                      f"(`{field.name}` {field.dataType.simpleString()})")
+            log.warning(
+                "schema drift: source column %s (%s) is new; adding it to %s",
+                field.name,
+                field.dataType.simpleString(),
+                path,
+            )
+            spark.sql(
+                f"ALTER TABLE delta.`{path}` ADD COLUMNS "
+                f"(`{field.name}` {field.dataType.simpleString()})"
+            )
         elif field.dataType != target_types[field.name]:
             raise SchemaDriftError(
                 f"source column {field.name} changed type from "
@@ -64,8 +70,9 @@ def align_to_bronze(spark: SparkSession, path: str, inc_df: DataFrame) -> DataFr
             )
     missing = [f for f in target.fields if f.name not in inc_df.columns]
     for f in missing:
-        log.warning("schema drift: column %s is no longer in the source; bronze keeps it (null)",
-                    f.name)
+        log.warning(
+            "schema drift: column %s is no longer in the source; bronze keeps it (null)", f.name
+        )
     return inc_df.select(
         *inc_df.columns, *[F.lit(None).cast(f.dataType).alias(f.name) for f in missing]
     )
@@ -96,7 +103,8 @@ def upsert(spark: SparkSession, path: str, inc_df: DataFrame, key: str) -> tuple
             return 0, None
         failpoints.hit("before_bronze_commit")
         (
-            DeltaTable.forPath(spark, path).alias("t")
+            DeltaTable.forPath(spark, path)
+            .alias("t")
             .merge(changes.alias("s"), f"t.{key} = s.{key}")
             .whenMatchedUpdateAll(condition="t._row_hash <> s._row_hash")
             .whenNotMatchedInsertAll()

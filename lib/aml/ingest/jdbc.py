@@ -42,7 +42,9 @@ def _ts(value: datetime | str) -> str:
     return value.strftime(TS_FORMAT) if isinstance(value, datetime) else str(value)
 
 
-def increment_predicate(spec: TableSpec, mark: Watermark | None, lookback_s: int, upper: str) -> str:
+def increment_predicate(
+    spec: TableSpec, mark: Watermark | None, lookback_s: int, upper: str
+) -> str:
     """SQL predicate (valid on PostgreSQL and MariaDB) selecting the rows this run reads.
 
     With a look-back, every row whose watermark column is at most ``lookback_s`` older than the
@@ -57,8 +59,10 @@ def increment_predicate(spec: TableSpec, mark: Watermark | None, lookback_s: int
         lower = datetime.strptime(mark.value, TS_FORMAT) - timedelta(seconds=lookback_s)
         return f"{wm} >= TIMESTAMP '{_ts(lower)}' AND {upper_cond}"
     key = mark.key if mark.key is not None else -(2**63)
-    return (f"({wm} > TIMESTAMP '{mark.value}' OR ({wm} = TIMESTAMP '{mark.value}' "
-            f"AND {pk} > {key})) AND {upper_cond}")
+    return (
+        f"({wm} > TIMESTAMP '{mark.value}' OR ({wm} = TIMESTAMP '{mark.value}' "
+        f"AND {pk} > {key})) AND {upper_cond}"
+    )
 
 
 def plan_increment(
@@ -109,6 +113,7 @@ def read_increment(
             .option("upperBound", str(inc.max_key + 1))
             .option("numPartitions", str(partitions))
         )
-    log.info("reading %s.%s: %d rows in %d partition(s)", source, spec.source_table, inc.rows,
-             partitions)
+    log.info(
+        "reading %s.%s: %d rows in %d partition(s)", source, spec.source_table, inc.rows, partitions
+    )
     return reader.load()

@@ -20,7 +20,7 @@ from aml.config import Config, ConfigError, load_config
 from aml.ingest import bronze
 from aml.ingest.jdbc import plan_increment, read_increment
 from aml.ingest.spec import TableSpec, select_tables
-from aml.ops import JobRun, commit_watermark, read_watermark, utcnow
+from aml.ops import JobRun, commit_watermark, read_watermark
 from aml.sources.db import SourceError
 
 if TYPE_CHECKING:
@@ -31,7 +31,11 @@ JOB = "ingest_jdbc"
 
 
 def ingest_table(
-    spark: SparkSession, config: Config, run: JobRun, source: str, spec: TableSpec,
+    spark: SparkSession,
+    config: Config,
+    run: JobRun,
+    source: str,
+    spec: TableSpec,
     full_refresh: bool = False,
 ) -> int:
     """Ingests one table; returns the number of rows written to bronze."""
@@ -46,7 +50,9 @@ def ingest_table(
         return 0
     inc_df = bronze.with_ingest_metadata(
         read_increment(spark, config, source, spec, inc),
-        source=source, run_id=run.run_id, ingested_at=run.started_at,
+        source=source,
+        run_id=run.run_id,
+        ingested_at=run.started_at,
     )
     if full_refresh:
         written, version = bronze.overwrite(spark, path, inc_df)
@@ -56,24 +62,43 @@ def ingest_table(
         run.table_versions[f"bronze.{spec.name}"] = version
     failpoints.hit("after_bronze_commit")
     # Only after the bronze commit that covers it.
-    commit_watermark(spark, config, source, spec.name, inc.new_mark, run.run_id, version)
+    if inc.new_mark is not None:
+        commit_watermark(spark, config, source, spec.name, inc.new_mark, run.run_id, version)
     failpoints.hit("after_watermark_commit")
     run.rows_written += written
-    log.info("%s: read %d, wrote %d rows to bronze (version %s) in %.1fs; watermark %s",
-             spec.name, inc.rows, written, version, time.monotonic() - started,
-             inc.new_mark.value if inc.new_mark else "-")
+    log.info(
+        "%s: read %d, wrote %d rows to bronze (version %s) in %.1fs; watermark %s",
+        spec.name,
+        inc.rows,
+        written,
+        version,
+        time.monotonic() - started,
+        inc.new_mark.value if inc.new_mark else "-",
+    )
     return written
 
 
-def run(spark: SparkSession, config: Config, tables: list[str] | None = None,
-        source: str | None = None, full_refresh: bool = False) -> JobRun:
-    """Ingests the selected tables (all by default) from ``source`` (default: ``[ingest].source``)."""
+def run(
+    spark: SparkSession,
+    config: Config,
+    tables: list[str] | None = None,
+    source: str | None = None,
+    full_refresh: bool = False,
+) -> JobRun:
+    """Ingests the selected tables (default all) from ``source`` (default ``[ingest].source``)."""
     source_name = config.source(source)["name"]
     specs = select_tables(config, tables)
-    job_run = JobRun.start(spark, config, JOB, {
-        "tables": [s.name for s in specs], "source": source_name, "full_refresh": full_refresh,
-        "env": config.name,
-    })
+    job_run = JobRun.start(
+        spark,
+        config,
+        JOB,
+        {
+            "tables": [s.name for s in specs],
+            "source": source_name,
+            "full_refresh": full_refresh,
+            "env": config.name,
+        },
+    )
     try:
         for spec in specs:
             ingest_table(spark, config, job_run, source_name, spec, full_refresh)
@@ -85,12 +110,21 @@ def run(spark: SparkSession, config: Config, tables: list[str] | None = None,
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--table", action="append", dest="tables", metavar="NAME",
-                        help="table from conf/tables.toml (repeatable; default: all)")
-    parser.add_argument("--source", default=None, help="source from the environment "
-                        "(default: [ingest].source)")
-    parser.add_argument("--full-refresh", action="store_true",
-                        help="re-read everything and replace bronze, resetting the watermark")
+    parser.add_argument(
+        "--table",
+        action="append",
+        dest="tables",
+        metavar="NAME",
+        help="table from conf/tables.toml (repeatable; default: all)",
+    )
+    parser.add_argument(
+        "--source", default=None, help="source from the environment (default: [ingest].source)"
+    )
+    parser.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="re-read everything and replace bronze, resetting the watermark",
+    )
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -107,8 +141,10 @@ def execute(args: argparse.Namespace) -> int:
     except (ConfigError, bronze.SchemaDriftError) as exc:
         log.error("%s", exc)
         return 2
-    print(f"ingest {result.run_id}: read {result.rows_read} rows, wrote {result.rows_written} "
-          f"to bronze {result.table_versions}")
+    print(
+        f"ingest {result.run_id}: read {result.rows_read} rows, wrote {result.rows_written} "
+        f"to bronze {result.table_versions}"
+    )
     return 0
 
 

@@ -31,8 +31,10 @@ class Reconciliation:
 
     @property
     def equal(self) -> bool:
-        return (self.source_rows == self.bronze_rows == self.bronze_distinct_keys
-                and self.source_checksum == self.bronze_checksum)
+        return (
+            self.source_rows == self.bronze_rows == self.bronze_distinct_keys
+            and self.source_checksum == self.bronze_checksum
+        )
 
 
 def _summary(df: DataFrame, columns: list[str], key: str) -> tuple[int, int, int]:
@@ -70,8 +72,11 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
     for spec in select_tables(config, args.tables):
         r = reconcile(spark, config, source, spec)
         ok &= r.equal
-        print(f"{r.table}: source {r.source_rows} rows, bronze {r.bronze_rows} rows "
-              f"({r.bronze_distinct_keys} keys), checksums {'match' if r.source_checksum == r.bronze_checksum else 'DIFFER'}")
+        checksums = "match" if r.source_checksum == r.bronze_checksum else "DIFFER"
+        print(
+            f"{r.table}: source {r.source_rows} rows, bronze {r.bronze_rows} rows "
+            f"({r.bronze_distinct_keys} keys), checksums {checksums}"
+        )
     return 0 if ok else 1
 
 

@@ -1,0 +1,155 @@
+"""Benchmark of incremental JDBC ingestion: a full load of N rows, then a 1 % increment.
+
+Measured in one run, on one Spark session, against a private PostgreSQL started for the bench
+(own folder, own free port: the user's data and services are never touched):
+
+1. generate N SAML-D rows (``aml generate``) and bulk-load them with ``aml load``;
+2. age the loaded rows by one day (the table's trigger is disabled for that one statement), so
+   the source looks like a table filled before the increment's look-back window, as in steady
+   state; without it, a bulk load minutes before the increment would sit inside the 600 s
+   look-back and be re-read (correctly, but that is not the case the increment is about);
+3. warm the session up on the small ``accounts`` table (a load, a change, an incremental MERGE),
+   so neither measured step pays the JVM's first-use costs alone;
+4. time the full load of ``transactions`` into bronze (rows/s);
+5. change 1 % of the rows (half updates of earlier rows, half new rows) and time the
+   incremental run; report its cost as a fraction of the full load (target: at most 15 %);
+6. check bronze equals the source (count and checksum), untimed.
+
+Usage::
+
+    .venv/bin/python bench/bench_ingest.py [--rows 1000000] [--seed 11]
+
+Prints a markdown table and writes ``var/bench/ingest.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import shutil
+import sys
+import time
+from dataclasses import replace
+
+from aml.config import PROJECT_ROOT, load_config
+from aml.generate.generator import generate
+from aml.ingest import job
+from aml.ingest.reconcile import reconcile
+from aml.ingest.spec import load_table_specs
+from aml.services import isolated, manager
+from aml.sources import db, loader
+from aml.spark import build_session
+
+log = logging.getLogger("bench.ingest")
+
+
+def age_rows(config, days: int = 1) -> None:
+    with db.connect(config, "postgres") as conn:
+        cur = conn.cursor()
+        for table in ("transactions", "accounts", "customers"):
+            cur.execute(f"ALTER TABLE core.{table} DISABLE TRIGGER {table}_set_updated_at")
+            cur.execute(f"UPDATE core.{table} SET updated_at = updated_at - interval '{days} day'")
+            cur.execute(f"ALTER TABLE core.{table} ENABLE TRIGGER {table}_set_updated_at")
+        conn.commit()
+
+
+def change_one_percent(config, rows: int) -> tuple[int, int]:
+    """Updates 0.5 % of the rows and inserts 0.5 % new ones (copies with new ids)."""
+    step = 200
+    with db.connect(config, "postgres") as conn:
+        cur = conn.cursor()
+        cur.execute(
+            f"UPDATE core.transactions SET amount = amount + 1 WHERE transaction_id % {step} = 0"
+        )
+        updated = cur.rowcount
+        cur.execute(
+            "INSERT INTO core.transactions SELECT transaction_id + %s, time, date, "
+            "sender_account, receiver_account, amount, payment_currency, received_currency, "
+            "sender_bank_location, receiver_bank_location, payment_type, is_laundering, "
+            "laundering_type FROM core.transactions WHERE transaction_id %% %s = 1",
+            (rows, step),
+        )
+        inserted = cur.rowcount
+        conn.commit()
+    return updated, inserted
+
+
+def warm_up(spark, config) -> None:
+    job.run(spark, config, ["accounts"])
+    with db.connect(config, "postgres") as conn:
+        conn.cursor().execute(
+            "UPDATE core.accounts SET bank_location = bank_location "
+            "|| '' WHERE account_number % 100 = 0"
+        )
+        conn.commit()
+    job.run(spark, config, ["accounts"])
+
+
+def timed_ingest(spark, config, table: str) -> tuple[float, int]:
+    started = time.perf_counter()
+    run = job.run(spark, config, [table])
+    return time.perf_counter() - started, run.rows_written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=11)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    base = load_config()
+    config = isolated.isolated_config(base, prefix="aml-bench-ingest-")
+    try:
+        manager.up(config, only="postgres")
+        dataset = base.path("var/bench/data") / f"saml_d-{args.rows}-{args.seed}"
+        if not (dataset / "manifest.json").is_file():
+            generate(dataset, rows=args.rows, seed=args.seed)
+        loader.load(config, "postgres", dataset=dataset)
+        age_rows(config)
+        lake = config.root / "lake"
+        config = replace(
+            config,
+            data={**config.data, "lake": {"root": str(lake), "checkpoints": str(lake / "_cp")}},
+        )
+        spark = build_session(config, "bench-ingest")
+        warm_up(spark, config)
+        full_s, full_rows = timed_ingest(spark, config, "transactions")
+        updated, inserted = change_one_percent(config, args.rows)
+        inc_s, inc_rows = timed_ingest(spark, config, "transactions")
+        check = reconcile(spark, config, "postgres", load_table_specs(config)["transactions"])
+        spark.stop()
+    finally:
+        manager.down(config)
+        shutil.rmtree(config.root, ignore_errors=True)
+    result = {
+        "rows": args.rows,
+        "full_seconds": round(full_s, 2),
+        "full_rows_written": full_rows,
+        "full_rows_per_second": round(full_rows / full_s),
+        "increment_updated": updated,
+        "increment_inserted": inserted,
+        "increment_seconds": round(inc_s, 2),
+        "increment_rows_written": inc_rows,
+        "increment_cost_ratio": round(inc_s / full_s, 3),
+        "bronze_equals_source": check.equal,
+        "machine": f"{platform.machine()}, {platform.python_version()}",
+    }
+    out = PROJECT_ROOT / "var" / "bench" / "ingest.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(
+        "| rows | full load s | full rows/s | 1 % increment (upd + new) | increment s | "
+        "increment / full | bronze = source |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---|")
+    print(
+        f"| {args.rows:,} | {full_s:.1f} | {full_rows / full_s:,.0f} | "
+        f"{updated:,} + {inserted:,} | {inc_s:.1f} | {inc_s / full_s:.1%} | {check.equal} |"
+    )
+    return 0 if check.equal and inc_rows == updated + inserted else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
