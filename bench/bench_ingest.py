@@ -31,7 +31,6 @@ import platform
 import shutil
 import sys
 import time
-from dataclasses import replace
 
 from aml.config import PROJECT_ROOT, load_config
 from aml.generate.generator import generate
@@ -108,11 +107,6 @@ def main(argv: list[str] | None = None) -> int:
             generate(dataset, rows=args.rows, seed=args.seed)
         loader.load(config, "postgres", dataset=dataset)
         age_rows(config)
-        lake = config.root / "lake"
-        config = replace(
-            config,
-            data={**config.data, "lake": {"root": str(lake), "checkpoints": str(lake / "_cp")}},
-        )
         spark = build_session(config, "bench-ingest")
         warm_up(spark, config)
         full_s, full_rows = timed_ingest(spark, config, "transactions")
@@ -122,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         spark.stop()
     finally:
         manager.down(config)
-        shutil.rmtree(config.root, ignore_errors=True)
+        shutil.rmtree(isolated.scratch(config), ignore_errors=True)
     result = {
         "rows": args.rows,
         "full_seconds": round(full_s, 2),

@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "aml.sources.cli",
     "aml.ingest.job",
     "aml.ingest.reconcile",
+    "aml.build",
     "aml.pipeline",
 )
 

@@ -35,7 +35,7 @@ JOB_RUNS_SCHEMA = (
 )
 WATERMARKS_SCHEMA = (
     "source STRING NOT NULL, table_name STRING NOT NULL, watermark_value STRING NOT NULL, "
-    "watermark_key BIGINT, run_id STRING NOT NULL, bronze_version BIGINT, "
+    "watermark_key BIGINT, source_time STRING, run_id STRING NOT NULL, bronze_version BIGINT, "
     "updated_at TIMESTAMP NOT NULL"
 )
 
@@ -115,10 +115,18 @@ class JobRun:
 
 @dataclass(frozen=True)
 class Watermark:
-    """How far a source table has been ingested: ``(updated_at, primary key)`` of the last run."""
+    """How far a source table has been ingested.
+
+    Attributes:
+        value: the largest ``updated_at`` covered (source text, UTC).
+        key: the largest primary key at that ``updated_at`` (the keyset tie-break).
+        source_time: the source's clock when the run planned its read; rows whose transaction
+            committed after it can carry an ``updated_at`` up to the look-back before it.
+    """
 
     value: str
     key: int | None
+    source_time: str | None = None
 
 
 def latest_runs(spark: SparkSession, config: Config) -> DataFrame:
@@ -145,10 +153,10 @@ def read_watermark(
         .load(path)
         .where(f"source = '{source}' AND table_name = '{table}'")
         .orderBy("updated_at", ascending=False)
-        .select("watermark_value", "watermark_key")
+        .select("watermark_value", "watermark_key", "source_time")
         .first()
     )
-    return Watermark(row.watermark_value, row.watermark_key) if row else None
+    return Watermark(row.watermark_value, row.watermark_key, row.source_time) if row else None
 
 
 def commit_watermark(
@@ -166,6 +174,7 @@ def commit_watermark(
         "table_name": table,
         "watermark_value": mark.value,
         "watermark_key": mark.key,
+        "source_time": mark.source_time,
         "run_id": run_id,
         "bronze_version": bronze_version,
         "updated_at": utcnow(),

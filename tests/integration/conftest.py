@@ -61,7 +61,7 @@ def isolated_config(services: Config) -> Iterator[Config]:
         try:
             manager.down(config)
         finally:
-            shutil.rmtree(config.root, ignore_errors=True)
+            shutil.rmtree(isolated.scratch(config), ignore_errors=True)
 
 
 def pytest_configure(config: pytest.Config) -> None:

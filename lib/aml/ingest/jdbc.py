@@ -47,22 +47,32 @@ def increment_predicate(
 ) -> str:
     """SQL predicate (valid on PostgreSQL and MariaDB) selecting the rows this run reads.
 
-    With a look-back, every row whose watermark column is at most ``lookback_s`` older than the
-    last watermark is read again (late commits); with none, a strict keyset on
-    ``(watermark, key)``. Both stop at ``upper``, the source's maximum when the run started.
+    Rows after the watermark by the keyset ``(updated_at, key)``; plus, with a look-back, every
+    row whose ``updated_at`` is at most ``lookback_s`` older than the previous run's source clock:
+    a transaction that started before that run and committed after it has such an ``updated_at``
+    (as long as it lasted less than the look-back). Both stop at ``upper``, the source's largest
+    ``updated_at`` when this run started. The look-back is anchored on the clock, not on the
+    watermark, so a bulk load long ago is not re-read by every increment.
     """
     wm, pk = spec.watermark_column, spec.primary_key
     upper_cond = f"{wm} <= TIMESTAMP '{upper}'"
     if mark is None:
         return upper_cond
-    if lookback_s > 0:
-        lower = datetime.strptime(mark.value, TS_FORMAT) - timedelta(seconds=lookback_s)
-        return f"{wm} >= TIMESTAMP '{_ts(lower)}' AND {upper_cond}"
     key = mark.key if mark.key is not None else -(2**63)
-    return (
-        f"({wm} > TIMESTAMP '{mark.value}' OR ({wm} = TIMESTAMP '{mark.value}' "
-        f"AND {pk} > {key})) AND {upper_cond}"
+    keyset = (
+        f"{wm} > TIMESTAMP '{mark.value}' OR ({wm} = TIMESTAMP '{mark.value}' AND {pk} > {key})"
     )
+    if lookback_s <= 0:
+        return f"({keyset}) AND {upper_cond}"
+    anchor = datetime.strptime(mark.source_time or mark.value, TS_FORMAT)
+    late = _ts(anchor - timedelta(seconds=lookback_s))
+    return f"({keyset} OR {wm} >= TIMESTAMP '{late}') AND {upper_cond}"
+
+
+CLOCK_SQL = {
+    "postgresql": "SELECT CAST(statement_timestamp() AT TIME ZONE 'UTC' AS TIMESTAMP(6))",
+    "mysql": "SELECT UTC_TIMESTAMP(6)",
+}
 
 
 def plan_increment(
@@ -73,6 +83,8 @@ def plan_increment(
     wm, pk = spec.watermark_column, spec.primary_key
     with db.connect(config, source, autocommit=True) as conn:
         cur = conn.cursor()
+        cur.execute(CLOCK_SQL[db.source_kind(config, source)])
+        clock = _ts(cur.fetchone()[0])
         cur.execute(f"SELECT MAX({wm}) FROM {table}")
         upper = cur.fetchone()[0]
         if upper is None:
@@ -83,7 +95,7 @@ def plan_increment(
         rows, min_key, max_key = cur.fetchone()
         cur.execute(f"SELECT MAX({pk}) FROM {table} WHERE {wm} = TIMESTAMP '{upper_s}'")
         mark_key = cur.fetchone()[0]
-    return Increment(predicate, int(rows), min_key, max_key, Watermark(upper_s, mark_key))
+    return Increment(predicate, int(rows), min_key, max_key, Watermark(upper_s, mark_key, clock))
 
 
 def read_increment(

@@ -29,12 +29,14 @@ def free_ports(count: int) -> list[int]:
 
 
 def isolated_config(base: Config, prefix: str = "aml-isolated-") -> Config:
-    """A copy of ``base`` rooted in a new folder under /tmp, with free ports for every service.
+    """A copy of ``base`` whose run-time state lives in a new folder under /tmp, on free ports.
 
-    The root is world-traversable (0755), not a 0700 temporary folder: the ``postgres`` and
-    ``mysql`` system users the servers run as (when started as root) must be able to enter it.
-    The resolved Kafka jars of ``base`` are reused instead of running Maven again. Stopping the
-    services and removing the folder is the caller's job (``manager.down``, ``shutil.rmtree``).
+    Configuration files still come from ``base.root``; services' data and logs, secrets,
+    generated data and the lake move to ``paths.scratch``, a new world-traversable (0755) folder,
+    not a 0700 temporary one: the ``postgres`` and ``mysql`` system users the servers run as (when
+    started as root) must be able to enter it. The resolved Kafka and Spark jars of ``base`` are
+    reused instead of running Maven again. Stopping the services and removing the folder is the
+    caller's job (``manager.down``, then ``shutil.rmtree(scratch(config))``).
     """
     root = Path(tempfile.mkdtemp(prefix=prefix))
     root.chmod(0o755)
@@ -45,4 +47,17 @@ def isolated_config(base: Config, prefix: str = "aml-isolated-") -> Config:
     data["kafka"]["bootstrap_servers"] = f"127.0.0.1:{broker}"
     data["kafka"]["controller_port"] = controller
     data["kafka"]["jars_dir"] = str(base.path(data["kafka"].get("jars_dir", "var/jars/kafka")))
-    return Config(name=base.name, data=data, root=root)
+    data["jars"]["dir"] = str(base.path(data["jars"]["dir"]))
+    data["paths"] = {
+        "scratch": str(root),
+        "run": str(root / "run"),
+        "data": str(root / "data"),
+        "secrets": str(root / "secrets"),
+    }
+    data["lake"] = {"root": str(root / "lake"), "checkpoints": str(root / "checkpoints")}
+    return Config(name=base.name, data=data, root=base.root)
+
+
+def scratch(config: Config) -> Path:
+    """The folder holding everything of an isolated environment."""
+    return Path(config.section("paths")["scratch"])

@@ -1,0 +1,82 @@
+"""Small Delta helpers shared by the jobs: commit metrics, change-feed reads, keyed merges."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+CDF_COLUMNS = ("_change_type", "_commit_version", "_commit_timestamp")
+
+
+def exists(spark: SparkSession, path: str) -> bool:
+    from delta.tables import DeltaTable
+
+    return DeltaTable.isDeltaTable(spark, path)
+
+
+def last_commit(spark: SparkSession, path: str) -> tuple[int, dict[str, str]]:
+    """(version, operation metrics) of a table's newest commit."""
+    from delta.tables import DeltaTable
+
+    row = DeltaTable.forPath(spark, path).history(1).select("version", "operationMetrics").first()
+    return int(row.version), dict(row.operationMetrics or {})
+
+
+def rows_written(metrics: dict[str, str]) -> int:
+    """Rows a commit inserted or updated (MERGE) or wrote (WRITE)."""
+    if "numTargetRowsInserted" in metrics:
+        return int(metrics["numTargetRowsInserted"]) + int(metrics.get("numTargetRowsUpdated", 0))
+    return int(metrics.get("numOutputRows") or 0)
+
+
+def current_version(spark: SparkSession, path: str) -> int:
+    return last_commit(spark, path)[0]
+
+
+def changes_between(spark: SparkSession, path: str, after: int | None,
+                    upto: int) -> DataFrame:
+    """Rows inserted or updated in versions ``(after, upto]``, with ``_commit_version``.
+
+    ``after=None`` means everything: the snapshot at ``upto``, each row tagged with ``upto``.
+    """
+    if after is None:
+        snapshot = spark.read.format("delta").option("versionAsOf", upto).load(path)
+        return snapshot.withColumn("_commit_version", F.lit(upto).cast("long"))
+    feed = (
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", after + 1)
+        .option("endingVersion", upto)
+        .load(path)
+    )
+    return feed.where(F.col("_change_type").isin("insert", "update_postimage")).drop(
+        "_change_type", "_commit_timestamp"
+    )
+
+
+def merge_upsert_delete(spark: SparkSession, path: str, upserts_df: DataFrame,
+                        delete_keys_df: DataFrame, key: str, columns: Sequence[str]) -> None:
+    """One MERGE that upserts ``upserts_df`` by ``key`` and deletes the rows of other keys.
+
+    Used to keep "every id in exactly one of silver or quarantine": an id that turned bad is
+    deleted from silver in the same commit that upserts the good ones, and the other way round.
+    """
+    from delta.tables import DeltaTable
+
+    marked = upserts_df.select(*columns).withColumn("_delete", F.lit(False))
+    doomed = delete_keys_df.select(key).dropDuplicates()
+    for col_name in columns:
+        if col_name != key:
+            doomed = doomed.withColumn(col_name, F.lit(None).cast(upserts_df.schema[col_name].dataType))
+    source = marked.unionByName(doomed.select(*columns).withColumn("_delete", F.lit(True)))
+    values = {c: f"s.`{c}`" for c in columns}
+    (
+        DeltaTable.forPath(spark, path).alias("t")
+        .merge(source.alias("s"), f"t.`{key}` = s.`{key}`")
+        .whenMatchedDelete(condition="s._delete")
+        .whenMatchedUpdate(set=values)
+        .whenNotMatchedInsert(condition="NOT s._delete", values=values)
+        .execute()
+    )

@@ -1,0 +1,1 @@
+"""Silver: typed, conformed, deduplicated, enriched and encrypted tables built from bronze."""
