@@ -35,8 +35,7 @@ def current_version(spark: SparkSession, path: str) -> int:
     return last_commit(spark, path)[0]
 
 
-def changes_between(spark: SparkSession, path: str, after: int | None,
-                    upto: int) -> DataFrame:
+def changes_between(spark: SparkSession, path: str, after: int | None, upto: int) -> DataFrame:
     """Rows inserted or updated in versions ``(after, upto]``, with ``_commit_version``.
 
     ``after=None`` means everything: the snapshot at ``upto``, each row tagged with ``upto``.
@@ -56,8 +55,14 @@ def changes_between(spark: SparkSession, path: str, after: int | None,
     )
 
 
-def merge_upsert_delete(spark: SparkSession, path: str, upserts_df: DataFrame,
-                        delete_keys_df: DataFrame, key: str, columns: Sequence[str]) -> None:
+def merge_upsert_delete(
+    spark: SparkSession,
+    path: str,
+    upserts_df: DataFrame,
+    delete_keys_df: DataFrame,
+    key: str,
+    columns: Sequence[str],
+) -> None:
     """One MERGE that upserts ``upserts_df`` by ``key`` and deletes the rows of other keys.
 
     Used to keep "every id in exactly one of silver or quarantine": an id that turned bad is
@@ -69,11 +74,14 @@ def merge_upsert_delete(spark: SparkSession, path: str, upserts_df: DataFrame,
     doomed = delete_keys_df.select(key).dropDuplicates()
     for col_name in columns:
         if col_name != key:
-            doomed = doomed.withColumn(col_name, F.lit(None).cast(upserts_df.schema[col_name].dataType))
+            doomed = doomed.withColumn(
+                col_name, F.lit(None).cast(upserts_df.schema[col_name].dataType)
+            )
     source = marked.unionByName(doomed.select(*columns).withColumn("_delete", F.lit(True)))
     values = {c: f"s.`{c}`" for c in columns}
     (
-        DeltaTable.forPath(spark, path).alias("t")
+        DeltaTable.forPath(spark, path)
+        .alias("t")
         .merge(source.alias("s"), f"t.`{key}` = s.`{key}`")
         .whenMatchedDelete(condition="s._delete")
         .whenMatchedUpdate(set=values)

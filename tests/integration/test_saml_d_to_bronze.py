@@ -29,14 +29,18 @@ def saml_d_file(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.mark.parametrize("source", ["postgres", "mariadb"])
-def test_saml_d_csv_flows_into_bronze_unchanged(spark, services: Config, saml_d_file, tmp_path,
-                                                source):
+def test_saml_d_csv_flows_into_bronze_unchanged(
+    spark, services: Config, saml_d_file, tmp_path, source
+):
     from pyspark.sql import functions as F
 
-    config = replace(services, data={
-        **services.data,
-        "lake": {"root": str(tmp_path / "lake"), "checkpoints": str(tmp_path / "cp")},
-    })
+    config = replace(
+        services,
+        data={
+            **services.data,
+            "lake": {"root": str(tmp_path / "lake"), "checkpoints": str(tmp_path / "cp")},
+        },
+    )
     with db.connect(config, source) as conn:
         cur = conn.cursor()
         cur.execute("TRUNCATE TABLE core.transactions")
@@ -46,16 +50,28 @@ def test_saml_d_csv_flows_into_bronze_unchanged(spark, services: Config, saml_d_
     job.run(spark, config, ["transactions"], source)
 
     bronze = spark.read.format("delta").load(config.table_path("bronze", "transactions"))
-    as_text = bronze.orderBy("transaction_id").select(
-        F.concat_ws(
-            ",", "time", F.col("date").cast("string"), F.col("sender_account").cast("string"),
-            F.col("receiver_account").cast("string"), F.col("amount").cast("string"),
-            "payment_currency", "received_currency", "sender_bank_location",
-            "receiver_bank_location", "payment_type", F.col("is_laundering").cast("string"),
-            "laundering_type",
-        ).alias("line"),
-        "transaction_id",
-    ).collect()
+    as_text = (
+        bronze.orderBy("transaction_id")
+        .select(
+            F.concat_ws(
+                ",",
+                "time",
+                F.col("date").cast("string"),
+                F.col("sender_account").cast("string"),
+                F.col("receiver_account").cast("string"),
+                F.col("amount").cast("string"),
+                "payment_currency",
+                "received_currency",
+                "sender_bank_location",
+                "receiver_bank_location",
+                "payment_type",
+                F.col("is_laundering").cast("string"),
+                "laundering_type",
+            ).alias("line"),
+            "transaction_id",
+        )
+        .collect()
+    )
     lines = saml_d_file.read_text().splitlines()
     assert lines[0].startswith("Time,Date,Sender_account")
     assert [r.line for r in as_text] == lines[1:]

@@ -79,8 +79,19 @@ def align_to_bronze(spark: SparkSession, path: str, inc_df: DataFrame) -> DataFr
 
 
 def changed_rows(spark: SparkSession, path: str, inc_df: DataFrame, key: str) -> DataFrame:
-    """Rows of the increment that are new, or differ from bronze's copy of the same key."""
-    current = spark.read.format("delta").load(path).select(key, "_row_hash")
+    """Rows of the increment that are new, or differ from bronze's copy of the same key.
+
+    Bronze is first cut down to the increment's keys with a broadcast semi-join (the increment
+    is the small side), so the comparison costs one column-pruned scan of bronze and no shuffle
+    of it, however large bronze grows.
+    """
+    keys_df = F.broadcast(inc_df.select(key))
+    current = (
+        spark.read.format("delta")
+        .load(path)
+        .select(key, "_row_hash")
+        .join(keys_df, on=key, how="left_semi")
+    )
     return inc_df.join(current, on=[key, "_row_hash"], how="left_anti")
 
 
@@ -95,8 +106,8 @@ def upsert(spark: SparkSession, path: str, inc_df: DataFrame, key: str) -> tuple
     if not DeltaTable.isDeltaTable(spark, path):
         inc_df.write.format("delta").mode("append").save(path)
         return _written(spark, path)
-    aligned = align_to_bronze(spark, path, inc_df)
-    changes = changed_rows(spark, path, aligned, key).cache()
+    aligned = align_to_bronze(spark, path, inc_df).persist()  # read the source once
+    changes = changed_rows(spark, path, aligned, key).persist()
     try:
         n = changes.count()
         if n == 0:
@@ -112,6 +123,7 @@ def upsert(spark: SparkSession, path: str, inc_df: DataFrame, key: str) -> tuple
         )
     finally:
         changes.unpersist()
+        aligned.unpersist()
     return _written(spark, path)
 
 

@@ -36,8 +36,14 @@ def _consumed(spark: SparkSession, config: Config, table: str) -> int | None:
     return int(mark.value) if mark else None
 
 
-def _write(spark: SparkSession, path: str, df: DataFrame, key: str,
-           delete_keys_df: DataFrame, full_refresh: bool) -> int:
+def _write(
+    spark: SparkSession,
+    path: str,
+    df: DataFrame,
+    key: str,
+    delete_keys_df: DataFrame,
+    full_refresh: bool,
+) -> int:
     """Upserts ``df`` (and deletes ``delete_keys_df``) into ``path``; returns the new version."""
     if full_refresh or not delta_io.exists(spark, path):
         df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
@@ -46,8 +52,9 @@ def _write(spark: SparkSession, path: str, df: DataFrame, key: str,
     return delta_io.current_version(spark, path)
 
 
-def _changes(spark: SparkSession, config: Config, table: str,
-             full_refresh: bool) -> tuple[DataFrame | None, int | None, int]:
+def _changes(
+    spark: SparkSession, config: Config, table: str, full_refresh: bool
+) -> tuple[DataFrame | None, int | None, int]:
     """(changed bronze rows, version consumed before, newest bronze version) of a table."""
     bronze_path = config.table_path("bronze", table)
     if not delta_io.exists(spark, bronze_path):
@@ -59,16 +66,18 @@ def _changes(spark: SparkSession, config: Config, table: str,
     return delta_io.changes_between(spark, bronze_path, after, upto), after, upto
 
 
-def _record_progress(spark: SparkSession, config: Config, run: JobRun, table: str,
-                     upto: int, version: int) -> None:
+def _record_progress(
+    spark: SparkSession, config: Config, run: JobRun, table: str, upto: int, version: int
+) -> None:
     failpoints.hit(f"before_silver_progress_{table}")
     mark = Watermark(str(upto), None)
     commit_watermark(spark, config, PROGRESS_SOURCE, f"silver.{table}", mark, run.run_id, version)
     run.table_versions[f"silver.{table}"] = version
 
 
-def build_party_table(spark: SparkSession, config: Config, run: JobRun, ctx, table: str,
-                      full_refresh: bool) -> None:
+def build_party_table(
+    spark: SparkSession, config: Config, run: JobRun, ctx, table: str, full_refresh: bool
+) -> None:
     changes_df, _, upto = _changes(spark, config, table, full_refresh)
     if changes_df is None:
         log.info("silver.%s: bronze unchanged since version %d", table, upto)
@@ -85,16 +94,19 @@ def build_party_table(spark: SparkSession, config: Config, run: JobRun, ctx, tab
     _record_progress(spark, config, run, table, upto, version)
 
 
-def build_transactions(spark: SparkSession, config: Config, run: JobRun, ctx,
-                       full_refresh: bool) -> None:
+def build_transactions(
+    spark: SparkSession, config: Config, run: JobRun, ctx, full_refresh: bool
+) -> None:
     changes_df, _, upto = _changes(spark, config, "transactions", full_refresh)
     if changes_df is None:
         log.info("silver.transactions: bronze unchanged since version %d", upto)
         return
     raw_df = (
         with_text_fields(changes_df)
-        .withColumn("_source_ref", F.concat(F.lit("bronze.transactions@v"),
-                                            F.col("_commit_version").cast("string")))
+        .withColumn(
+            "_source_ref",
+            F.concat(F.lit("bronze.transactions@v"), F.col("_commit_version").cast("string")),
+        )
         .persist()
     )
     run.rows_read += raw_df.count()
@@ -129,8 +141,9 @@ def context(config: Config, encrypt: bool = True) -> transactions.SilverContext:
     )
 
 
-def run(spark: SparkSession, config: Config, full_refresh: bool = False,
-        encrypt: bool = True) -> JobRun:
+def run(
+    spark: SparkSession, config: Config, full_refresh: bool = False, encrypt: bool = True
+) -> JobRun:
     """Builds silver.customers, silver.accounts, then silver.transactions (+ quarantine)."""
     job_run = JobRun.start(spark, config, JOB, {"full_refresh": full_refresh, "env": config.name})
     try:
@@ -157,15 +170,20 @@ def execute(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         log.error("%s", exc)
         return 2
-    print(f"silver {result.run_id}: read {result.rows_read} bronze rows, wrote "
-          f"{result.rows_written}, quarantined {result.rows_quarantined} in "
-          f"{time.monotonic() - started:.1f}s; versions {result.table_versions}")
+    print(
+        f"silver {result.run_id}: read {result.rows_read} bronze rows, wrote "
+        f"{result.rows_written}, quarantined {result.rows_quarantined} in "
+        f"{time.monotonic() - started:.1f}s; versions {result.table_versions}"
+    )
     return 0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--full-refresh", action="store_true",
-                        help="rebuild silver and quarantine from the whole of bronze")
+    parser.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild silver and quarantine from the whole of bronze",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

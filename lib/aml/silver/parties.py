@@ -34,11 +34,13 @@ CUSTOMER_COLUMNS = (
 def build_accounts(bronze_df: DataFrame, ctx: SilverContext) -> DataFrame:
     return (
         latest_per_key(bronze_df, "account_number")
-        .withColumns({
-            "account_number": F.col("account_number").cast("string"),
-            "country_iso": lookup(F.col("bank_location"), ctx.ref.locations),
-            "_processed_at": F.lit(ctx.processed_at).cast("timestamp"),
-        })
+        .withColumns(
+            {
+                "account_number": F.col("account_number").cast("string"),
+                "country_iso": lookup(F.col("bank_location"), ctx.ref.locations),
+                "_processed_at": F.lit(ctx.processed_at).cast("timestamp"),
+            }
+        )
         .transform(lambda d: protect(d, ctx, ["account_number"]))
         .select(*[c for c in ACCOUNT_COLUMNS if ctx.encrypt or not c.endswith("_enc")])
     )
@@ -47,11 +49,13 @@ def build_accounts(bronze_df: DataFrame, ctx: SilverContext) -> DataFrame:
 def build_customers(bronze_df: DataFrame, ctx: SilverContext) -> DataFrame:
     return (
         latest_per_key(bronze_df, "customer_id")
-        .withColumns({
-            "date_of_birth": F.col("date_of_birth").cast("string"),
-            "is_pep": F.col("is_pep").cast("boolean"),
-            "_processed_at": F.lit(ctx.processed_at).cast("timestamp"),
-        })
+        .withColumns(
+            {
+                "date_of_birth": F.col("date_of_birth").cast("string"),
+                "is_pep": F.col("is_pep").cast("boolean"),
+                "_processed_at": F.lit(ctx.processed_at).cast("timestamp"),
+            }
+        )
         .transform(lambda d: protect(d, ctx, ["full_name", "date_of_birth"], tokenize=False))
         .select(*[c for c in CUSTOMER_COLUMNS if ctx.encrypt or not c.endswith("_enc")])
     )
