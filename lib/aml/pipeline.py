@@ -1,9 +1,10 @@
 """``aml demo``: the pipeline end to end on local defaults, ending with a summary.
 
 Generate a SAML-D dataset (skipped when the same rows and seed exist), bulk-load it into the
-source database, ingest it into bronze, then add daily increments (new rows and corrections)
-and ingest again, proving the incremental path. Each step is idempotent, so running the demo
-twice gives the same tables. Later layers (silver, gold) join this sequence as they land.
+source database, ingest it into bronze and build silver, then add daily increments (new rows and
+corrections) and run both again, proving the incremental path. Each step is idempotent, so
+running the demo twice gives the same tables. Encryption keys are created on first use in the
+git-ignored key file unless the environment provides them.
 """
 
 from __future__ import annotations
@@ -40,6 +41,24 @@ def ensure_dataset(out: Path, rows: int, seed: int, increments: int) -> dict[str
     return manifest
 
 
+def _stage(ingest_run: Any, silver_run: Any, started: float) -> dict[str, Any]:
+    return {
+        "bronze_rows_written": ingest_run.rows_written,
+        "silver_rows_written": silver_run.rows_written,
+        "quarantined": silver_run.rows_quarantined,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+
+
+def ensure_keys(config: Config) -> None:
+    """Creates the git-ignored key file on first use, unless the environment holds the keys."""
+    from aml.crypto.keys import init_key_file, key_file_path, keys_in_environment
+
+    if not keys_in_environment() and not key_file_path(config).is_file():
+        log.info("creating encryption keys in %s (mode 0600)", key_file_path(config))
+        init_key_file(config)
+
+
 def run(
     config: Config, rows: int, seed: int, increments: int, source: str | None, skip_services: bool
 ) -> dict[str, Any]:
@@ -47,6 +66,7 @@ def run(
     from aml.ingest import job as ingest_job
     from aml.ingest.reconcile import reconcile
     from aml.ingest.spec import load_table_specs
+    from aml.silver import job as silver_job
     from aml.sources import loader
     from aml.spark import build_session
 
@@ -69,27 +89,32 @@ def run(
     t = _step(f"load base dataset into {source_name}")
     results = loader.load(config, source_name, dataset=dataset)
     summary["load_base"] = {r.table: r.rows for r in results}
+    ensure_keys(config)
     spark = build_session(config, "aml-demo")
-    t = _step("ingest into bronze (initial)")
+    t = _step("ingest into bronze and build silver (initial)")
     first = ingest_job.run(spark, config, None, source_name)
-    summary["ingest_initial"] = {
-        "rows_written": first.rows_written,
-        "seconds": round(time.monotonic() - t, 1),
-    }
+    silver_first = silver_job.run(spark, config)
+    summary["initial"] = _stage(first, silver_first, t)
     names = loader.list_increments(dataset)[:increments]
     if names:
-        t = _step(f"load increment(s) {', '.join(names)} and ingest again")
+        t = _step(f"load increment(s) {', '.join(names)}, ingest and build silver again")
         loader.load(config, source_name, dataset=dataset, increments=names)
         nxt = ingest_job.run(spark, config, None, source_name)
-        summary["ingest_incremental"] = {
-            "rows_written": nxt.rows_written,
-            "seconds": round(time.monotonic() - t, 1),
-        }
+        summary["incremental"] = _stage(nxt, silver_job.run(spark, config), t)
     _step("reconcile bronze with the source")
     specs = load_table_specs(config)
     checks = {name: reconcile(spark, config, source_name, spec) for name, spec in specs.items()}
     summary["bronze"] = {
         name: {"rows": r.bronze_rows, "equals_source": r.equal} for name, r in checks.items()
+    }
+    summary["tables"] = {
+        f"{layer}.{table}": spark.read.format("delta").load(config.table_path(layer, table)).count()
+        for layer, table in (
+            ("silver", "transactions"),
+            ("silver", "accounts"),
+            ("silver", "customers"),
+            ("quarantine", "transactions"),
+        )
     }
     summary["seconds"] = round(time.monotonic() - started, 1)
     summary["ok"] = all(r.equal for r in checks.values())
@@ -101,13 +126,23 @@ def print_summary(summary: dict[str, Any]) -> None:
     print(f"  environment {summary['environment']}, source {summary['source']}")
     ds = summary["dataset"]
     print(f"  dataset     {ds['rows']:,} generated rows in {ds['path']}")
-    for key in ("ingest_initial", "ingest_incremental"):
+    for key in ("initial", "incremental"):
         if key in summary:
             s = summary[key]
-            print(f"  {key:<19} {s['rows_written']:,} rows written in {s['seconds']} s")
+            print(
+                f"  {key:<11} bronze +{s['bronze_rows_written']:,} rows, silver "
+                f"+{s['silver_rows_written']:,} rows, {s['quarantined']:,} quarantined "
+                f"({s['seconds']} s)"
+            )
     for name, b in summary["bronze"].items():
         state = "equals source" if b["equals_source"] else "DIFFERS FROM SOURCE"
         print(f"  bronze.{name:<13} {b['rows']:>10,} rows  ({state})")
+    for name, rows in summary["tables"].items():
+        print(f"  {name:<23} {rows:>10,} rows")
+    print(
+        "  (silver and quarantine hold account numbers, names and dates of birth only as "
+        "Fernet ciphertext and keyed tokens)"
+    )
     print(f"  total       {summary['seconds']} s -> {'OK' if summary['ok'] else 'FAILED'}")
 
 
