@@ -8,6 +8,7 @@ with no source change leaves bronze at the same Delta version.
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -109,10 +110,18 @@ def upsert(spark: SparkSession, path: str, inc_df: DataFrame, key: str) -> tuple
     aligned = align_to_bronze(spark, path, inc_df).persist()  # read the source once
     changes = changed_rows(spark, path, aligned, key).persist()
     try:
+        started = time.monotonic()
         n = changes.count()
+        log.info(
+            "%s: %d of the rows read are new or changed (compared in %.1fs)",
+            path,
+            n,
+            time.monotonic() - started,
+        )
         if n == 0:
             return 0, None
         failpoints.hit("before_bronze_commit")
+        started = time.monotonic()
         (
             DeltaTable.forPath(spark, path)
             .alias("t")
@@ -121,6 +130,7 @@ def upsert(spark: SparkSession, path: str, inc_df: DataFrame, key: str) -> tuple
             .whenNotMatchedInsertAll()
             .execute()
         )
+        log.info("%s: merged in %.1fs", path, time.monotonic() - started)
     finally:
         changes.unpersist()
         aligned.unpersist()
