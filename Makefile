@@ -31,4 +31,7 @@ services-down: ## stop the local services
 	$(VENV)/aml services down
 
 bench: setup ## run the benchmarks in bench/ (see docs/BENCHMARKS.md)
-	$(VENV)/python bench/bench_generate.py
+	$(VENV)/python bench/bench_generate.py --full
+	$(VENV)/python bench/bench_ingest.py --rows 1000000
+	$(VENV)/python bench/bench_silver.py --rows 1000000 --repeat 2
+	$(VENV)/python bench/bench_crypto.py --rows 1000000 --accounts 100000 --reps 3 --variants

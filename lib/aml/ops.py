@@ -109,8 +109,11 @@ class JobRun:
         )
 
     def fail(self, exc: BaseException) -> None:
-        # The message is the exception's own text: callers raise errors that carry no secrets.
-        self._write("FAILED", utcnow(), f"{type(exc).__name__}: {exc}"[:2000])
+        # Spark errors can print query plans, which hold the token key's pads as binary
+        # literals: redact those before the text is stored.
+        from aml.crypto.columns import redact
+
+        self._write("FAILED", utcnow(), redact(f"{type(exc).__name__}: {exc}")[:2000])
 
 
 @dataclass(frozen=True)

@@ -107,16 +107,17 @@ def test_every_bronze_id_lands_in_silver_or_quarantine_with_the_right_reason(spa
     assert silver_ids == {1, 2, 3, 4, 5}
     assert not silver_ids & q_ids
     assert silver_ids | q_ids == bronze_ids
-    # rows without a usable id are quarantined one for one
-    assert sorted(r.quarantine_key.split(":")[0] for r in q_rows if r.transaction_id is None) == [
-        "raw",
-        "row",
-    ]
+    # rows without a usable id are quarantined one for one, keyed by a keyed hash of the record
+    no_id = [r for r in q_rows if r.transaction_id is None]
+    assert len(no_id) == 2 and all(r.quarantine_key.startswith("row:") for r in no_id)
+    fernet = Fernet(keys)
+
+    def raw_id(r):
+        return json.loads(fernet.decrypt(r.record_enc.encode())).get("transaction_id")
+
     expected = {str(r[0]): r[3] for r in BAD}
     got = {
-        str(r.transaction_id)
-        if r.transaction_id is not None
-        else ("abc" if r.quarantine_key == "raw:abc" else "None"): r.reason_code
+        str(r.transaction_id) if r.transaction_id is not None else str(raw_id(r)): r.reason_code
         for r in q_rows
     }
     assert got == expected
@@ -166,3 +167,41 @@ def test_incremental_run_moves_ids_between_silver_and_quarantine(spark, lake, ke
     assert [(r.transaction_id, r.reason_code) for r in q] == [(1, "UNKNOWN_PAYMENT_TYPE")]
     unchanged = silver_job.run(spark, lake)
     assert unchanged.rows_read == 0
+
+
+def test_key_rotation_keeps_every_value_of_silver_and_quarantine(
+    spark, lake, tmp_path, monkeypatch
+):
+    from aml.crypto.keys import init_key_file, key_file_path, read_key_file
+    from aml.crypto.rotate import rotate
+
+    monkeypatch.delenv("AML_FERNET_KEYS", raising=False)
+    monkeypatch.delenv("AML_TOKEN_KEY", raising=False)
+    secrets = tmp_path / "secrets"
+    config = replace(
+        lake, data={**lake.data, "paths": {**lake.data["paths"], "secrets": str(secrets)}}
+    )
+    init_key_file(config)
+    old = read_key_file(key_file_path(config))
+    write_bronze(spark, config, [_row(*r[:3]) for r in BAD] + [_row(*r) for r in GOOD_ROWS])
+    silver_job.run(spark, config)
+    before = {
+        t: read(spark, config, *t.split(".")).count()
+        for t in ("silver.transactions", "quarantine.transactions")
+    }
+
+    rotate(spark, config)
+
+    new = read_key_file(key_file_path(config))
+    assert len(new.fernet_key_bytes) == 1
+    assert new.fernet_key_bytes[0] not in old.fernet_key_bytes  # the old key is gone
+    fernet = Fernet(new.fernet_key_bytes[0])
+    silver = read(spark, config, "silver").collect()
+    assert {fernet.decrypt(r.sender_account_enc.encode()).decode() for r in silver} == {
+        GOOD["sender_account"]
+    }
+    for r in read(spark, config, "quarantine").collect():
+        assert json.loads(fernet.decrypt(r.record_enc.encode()))  # every record still readable
+    after = {t: read(spark, config, *t.split(".")).count() for t in before}
+    assert after == before
+    assert new.token_key == old.token_key  # tokens are join keys: not rotated

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -17,7 +16,7 @@ from aml.crypto.access import (
     decrypt,
     load_policy,
 )
-from aml.crypto.keys import FERNET_ENV, TOKEN_ENV, Keyring, init_key_file, load_keyring
+from aml.crypto.keys import FERNET_ENV, TOKEN_ENV, init_key_file, load_keyring
 from aml.crypto.pii import load_pii, protect
 
 TABLE = "silver.transactions"
@@ -70,7 +69,7 @@ def test_policy_file_grants_decrypt_to_investigators_only(env) -> None:
 
 
 def test_investigator_gets_clear_values_and_an_audit_row_with_ids_and_reason(spark, env) -> None:
-    config, keyring = env
+    config, _ = env
     rows = decrypt(spark, config, TABLE, [101, "103"], None, "case 42", user="alice")
     assert sorted(rows, key=lambda r: r["transaction_id"]) == [
         {"transaction_id": "101", "sender_account": "4470000001", "receiver_account": "4470000002"},
@@ -107,7 +106,7 @@ def test_a_decrypt_without_reason_is_refused_even_for_an_investigator(spark, env
 
 
 def test_a_request_larger_than_max_rows_is_refused(spark, env) -> None:
-    config, keyring = env
+    config, _ = env
     with pytest.raises(AccessDenied, match="more than 2 rows"):
         decrypt(spark, config, TABLE, "amount > 0", None, "case 44", "alice", max_rows=2)
 
@@ -139,8 +138,3 @@ def test_cli_decrypt_prints_rows_for_an_investigator_and_exits_3_otherwise(
         "DENIED",
         "GRANTED",
     ]
-
-
-def test_keyring_fixture_is_file_based(env) -> None:
-    _, keyring = env
-    assert isinstance(keyring, Keyring) and Path(keyring.source).name == "keyring.json"

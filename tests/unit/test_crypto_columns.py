@@ -130,10 +130,13 @@ def test_token_pads_are_redacted_from_plans_and_error_text(spark) -> None:
     key = os.urandom(32)
     df = spark.createDataFrame([("v",)], "c STRING").select(token("c", key).alias("t"))
     pad_hex = bytes(b ^ 0x36 for b in key.ljust(64, b"\0")).hex().upper()
-    assert pad_hex in df._jdf.queryExecution().toString()  # why the redaction setting matters
-    spark.conf.set("spark.sql.redaction.string.regex", REDACTION_REGEX)
+    configured = spark.conf.get("spark.sql.redaction.string.regex", None)
+    assert configured == REDACTION_REGEX  # spark-conf/spark-defaults.conf sets it
+    spark.conf.unset("spark.sql.redaction.string.regex")
     try:
+        assert pad_hex in df._jdf.queryExecution().toString()  # why the setting matters
+        spark.conf.set("spark.sql.redaction.string.regex", REDACTION_REGEX)
         assert pad_hex not in df._jdf.queryExecution().toString()
     finally:
-        spark.conf.unset("spark.sql.redaction.string.regex")
+        spark.conf.set("spark.sql.redaction.string.regex", configured)
     assert pad_hex not in redact(f"AnalysisException: concat(0x{pad_hex}, c#1)")

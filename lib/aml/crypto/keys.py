@@ -205,13 +205,18 @@ def read_key_file(path: Path) -> Keyring:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # message has no file content
         raise KeyringError(f"{path} is not valid JSON") from exc
-    if data.get("format") != FILE_FORMAT:
-        raise KeyringError(f"{path}: unknown key file format {data.get('format')!r}")
+    if not isinstance(data, dict) or data.get("format") != FILE_FORMAT:
+        raise KeyringError(f"{path}: not a keyring file of format {FILE_FORMAT}")
     entries = tuple(_entry(e, f"{path} fernet key") for e in data.get("fernet_keys") or [])
     rot = data.get("rotation")
-    rotation = (
-        Rotation(rot["new_key_id"], rot["started_at"], dict(rot.get("done") or {})) if rot else None
-    )
+    try:
+        rotation = (
+            Rotation(str(rot["new_key_id"]), str(rot["started_at"]), dict(rot.get("done") or {}))
+            if rot
+            else None
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise KeyringError(f"{path}: malformed rotation mark") from exc
     return Keyring(entries, _entry(data.get("token_key"), f"{path} token key"), str(path), rotation)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from aml.crypto.columns import with_encrypted, with_tokenized
+from aml.crypto.columns import token, with_encrypted, with_tokenized
 from aml.reference import Reference
 from aml.silver.checks import CheckSuite, split_by_checks
 from aml.silver.conform import (
@@ -93,13 +93,13 @@ QUARANTINE_COLUMNS = (
 )  # fmt: skip
 
 
-def quarantine_key() -> Column:
-    """Key of a quarantined row: its id when it has a valid one, else its raw id text, else a
-    hash of the whole raw record (rows with no id at all stay distinct)."""
+def quarantine_key(token_key: bytes) -> Column:
+    """Key of a quarantined row: its id when it has a valid one, else a keyed HMAC of the whole
+    raw record (so rows with no usable id stay distinct, and nobody without the key can confirm a
+    guessed record from the key; the raw id text itself may hold anything, so it is not used)."""
     return F.coalesce(
         F.col("tx_id").cast("string"),
-        F.concat(F.lit("raw:"), F.col("transaction_id")),
-        F.concat(F.lit("row:"), F.sha2(F.col("record"), 256)),
+        F.concat(F.lit("row:"), token(F.col("record"), token_key)),
     )
 
 
@@ -142,7 +142,7 @@ def build(
     quarantine_df = (
         bad_df.withColumns(
             {
-                "quarantine_key": quarantine_key(),
+                "quarantine_key": quarantine_key(ctx.keyring.token_key),
                 "transaction_id": F.col("tx_id"),
                 **lineage,
             }
