@@ -29,17 +29,12 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+from aml import saml_d
 from aml.config import PROJECT_ROOT, load_config
 from aml.generate.generator import generate
 from aml.silver import job as silver_job
 from aml.silver.conform import RAW_FIELDS
 from aml.spark import build_session
-
-CSV_COLUMNS = (
-    "Time", "Date", "Sender_account", "Receiver_account", "Amount", "Payment_currency",
-    "Received_currency", "Sender_bank_location", "Receiver_bank_location", "Payment_type",
-    "Is_laundering", "Laundering_type",
-)  # fmt: skip
 
 
 def make_bronze(spark, csv_path: Path, bronze_path: str) -> int:
@@ -48,7 +43,7 @@ def make_bronze(spark, csv_path: Path, bronze_path: str) -> int:
     df = spark.read.option("header", True).csv(str(csv_path))  # every column as text
     renamed = df.select(
         F.monotonically_increasing_id().cast("string").alias("transaction_id"),
-        *[F.col(src).alias(dst) for src, dst in zip(CSV_COLUMNS, RAW_FIELDS[1:], strict=True)],
+        *[F.col(src).alias(dst) for src, dst in zip(saml_d.HEADER, RAW_FIELDS[1:], strict=True)],
         F.current_timestamp().alias("updated_at"),
         F.lit("bench").alias("_source"),
     )

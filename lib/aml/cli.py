@@ -11,7 +11,7 @@ import argparse
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from aml import __version__
 from aml.config import ConfigError
@@ -54,6 +54,24 @@ def configure_logging(verbose: bool = False) -> None:
     )
     for noisy in ("py4j", "kafka", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def job_main(
+    prog: str,
+    description: str,
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+    execute: Callable[[argparse.Namespace], int],
+    argv: Sequence[str] | None = None,
+) -> int:
+    """The ``main()`` of a ``jobs/*.py`` spark-submit entry: the job's own arguments plus
+    ``--env`` and ``-v``, logging set up, then the same ``execute`` the ``aml`` command runs."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--env", default=None, help="environment in conf/environments")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    configure_logging(args.verbose)
+    return execute(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

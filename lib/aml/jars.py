@@ -80,30 +80,31 @@ def resolve(out_dir: Path, pom: Path = SPARK_POM, force: bool = False) -> Path:
     if out_dir.is_dir() and any(out_dir.glob("*.jar")) and not force:
         log.info("jars already resolved in %s", out_dir)
         return out_dir
-    mvn = shutil.which("mvn")
-    if not mvn:
-        raise JarsError("Maven (`mvn`) is not on PATH; install it (apt-get install maven)")
     tmp = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     log.info("resolving %s with Maven into %s", pom.name, out_dir)
-    cmd = [
-        mvn,
-        "-q",
-        "-B",
-        "-f",
-        str(pom),
-        "dependency:copy-dependencies",
-        "-DincludeScope=runtime",
-        f"-DoutputDirectory={tmp}",
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-        raise JarsError(f"Maven could not resolve {pom}:\n{tail}")
+    copy_dependencies(pom, tmp)
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.rename(out_dir)
     log.info("resolved %d jars", len(list(out_dir.glob("*.jar"))))
     return out_dir
+
+
+def copy_dependencies(pom: Path, out_dir: Path, timeout: float = 900) -> None:
+    """``mvn dependency:copy-dependencies`` of a manifest's runtime scope into ``out_dir``.
+
+    Raises:
+        JarsError: Maven is missing or failed (the message ends with Maven's last lines).
+    """
+    mvn = shutil.which("mvn")
+    if not mvn:
+        raise JarsError("Maven (`mvn`) is not on PATH; install it (apt-get install maven)")
+    cmd = [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
+           "-DincludeScope=runtime", f"-DoutputDirectory={out_dir}"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        raise JarsError(f"Maven could not resolve {pom}:\n{tail}")
 
 
 def spark_jars(jar_dir: Path) -> list[Path]:

@@ -72,15 +72,10 @@ def changes_under_primary(
     from pyspark.sql import functions as F
     from pyspark.sql.types import BooleanType
 
+    from aml import delta_io
+
     try:
-        changes = (
-            spark.read.format("delta")
-            .option("readChangeFeed", "true")
-            .option("startingVersion", after + 1)
-            .option("endingVersion", upto)
-            .load(table_path)
-            .where(F.col("_change_type").isin("insert", "update_postimage"))
-        )
+        changes = delta_io.changes_between(spark, table_path, after, upto)
         under = F.arrow_udf(_under_key(keyring.fernet_key_bytes[0]), BooleanType())
         any_old = reduce(operator.or_, [~under(F.col(c)) for c in columns])
         return changes.where(any_old).limit(1).count() == 0

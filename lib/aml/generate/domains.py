@@ -11,20 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-HEADER = (
-    "Time",
-    "Date",
-    "Sender_account",
-    "Receiver_account",
-    "Amount",
-    "Payment_currency",
-    "Received_currency",
-    "Sender_bank_location",
-    "Receiver_bank_location",
-    "Payment_type",
-    "Is_laundering",
-    "Laundering_type",
-)
+from aml import saml_d
+
+HEADER = saml_d.HEADER
 
 PAYMENT_TYPES = (
     "ACH",

@@ -15,11 +15,11 @@ import logging
 import os
 import re
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
 from aml.config import PROJECT_ROOT, Config
+from aml.jars import JarsError, copy_dependencies
 from aml.services import base, process
 from aml.services.base import ServiceError
 from aml.services.service import LOOPBACK, Service
@@ -71,30 +71,17 @@ def resolve_jars(config: Config) -> Path:
     version = kafka_version(pom)
     if (jars_dir / f"kafka_2.13-{version}.jar").is_file():
         return jars_dir
-    mvn = base.find_binary("mvn", "maven")
     if jars_dir.is_dir():
         for stale in jars_dir.glob("*.jar"):
             stale.unlink()
     jars_dir.mkdir(parents=True, exist_ok=True)
     log.info("resolving Kafka %s jars with Maven into %s (first run only)…", version, jars_dir)
-    proc = subprocess.run(
-        [
-            str(mvn),
-            "-q",
-            "-B",
-            "-f",
-            str(pom),
-            "dependency:copy-dependencies",
-            "-DincludeScope=runtime",
-            f"-DoutputDirectory={jars_dir}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    if proc.returncode != 0 or not (jars_dir / f"kafka_2.13-{version}.jar").is_file():
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-        raise ServiceError(f"kafka: Maven could not resolve {pom}:\n{tail}")
+    try:
+        copy_dependencies(pom, jars_dir)
+    except JarsError as exc:
+        raise ServiceError(f"kafka: {exc}") from None
+    if not (jars_dir / f"kafka_2.13-{version}.jar").is_file():
+        raise ServiceError(f"kafka: Maven resolved {pom} but no kafka_2.13-{version}.jar")
     return jars_dir
 
 

@@ -16,13 +16,10 @@ from itertools import chain
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from aml import saml_d
 from aml.reference import Reference
 
-SAML_D_FIELDS = (
-    "time", "date", "sender_account", "receiver_account", "amount", "payment_currency",
-    "received_currency", "sender_bank_location", "receiver_bank_location", "payment_type",
-    "is_laundering", "laundering_type",
-)  # fmt: skip
+SAML_D_FIELDS = saml_d.FIELDS
 RAW_FIELDS = ("transaction_id", *SAML_D_FIELDS)
 
 _DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"

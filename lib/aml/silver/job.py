@@ -188,15 +188,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``jobs/build_silver.py`` (spark-submit)."""
-    from aml.cli import configure_logging
+    from aml.cli import job_main
 
-    parser = argparse.ArgumentParser(prog="build_silver", description=__doc__.splitlines()[0])
-    parser.add_argument("--env", default=None)
-    parser.add_argument("-v", "--verbose", action="store_true")
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    configure_logging(args.verbose)
-    return execute(args)
+    return job_main("build_silver", __doc__.splitlines()[0], add_arguments, execute, argv)
 
 
 if __name__ == "__main__":

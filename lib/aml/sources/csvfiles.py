@@ -16,23 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aml import saml_d
+
 log = logging.getLogger(__name__)
 
-SAML_D_HEADER: tuple[str, ...] = (
-    "Time",
-    "Date",
-    "Sender_account",
-    "Receiver_account",
-    "Amount",
-    "Payment_currency",
-    "Received_currency",
-    "Sender_bank_location",
-    "Receiver_bank_location",
-    "Payment_type",
-    "Is_laundering",
-    "Laundering_type",
-)
-SAML_D_COLUMNS: tuple[str, ...] = tuple(h.lower() for h in SAML_D_HEADER)
+SAML_D_HEADER: tuple[str, ...] = saml_d.HEADER
+SAML_D_COLUMNS: tuple[str, ...] = saml_d.FIELDS
 PROGRESS_EVERY_S = 5.0
 
 
