@@ -183,3 +183,119 @@ def test_split_sends_each_row_to_exactly_one_side_with_its_reasons(spark, base_c
         ("5", "NON_POSITIVE_AMOUNT"),
         ("6", "SELF_TRANSFER"),
     ]
+
+
+def test_text_fields_keep_values_exactly_and_nulls_as_null(spark):
+    typed = spark.createDataFrame(
+        [
+            (7, dt.date(2022, 10, 7), "10:00:00", 8724731955, Decimal("3.73"), 0, "x"),
+            (None, None, None, None, None, None, None),
+        ],
+        "transaction_id BIGINT, date DATE, time STRING, sender_account BIGINT, "
+        "amount DECIMAL(14,2), is_laundering SMALLINT, _source STRING",
+    )
+    for name in conform.SAML_D_FIELDS:
+        if name not in typed.columns:
+            typed = typed.withColumn(name, F.lit("v"))
+    out = conform.with_text_fields(typed).collect()
+    assert (
+        out[0].transaction_id,
+        out[0].date,
+        out[0].sender_account,
+        out[0].amount,
+        out[0].is_laundering,
+        out[0]._source,
+    ) == ("7", "2022-10-07", "8724731955", "3.73", "0", "x")
+    assert (out[1].transaction_id, out[1].date, out[1].amount) == (None, None, None)
+
+
+def test_any_longer_than_flags_a_single_long_field(spark):
+    df = spark.createDataFrame(
+        [("abc", "de", False), ("abcdef", "de", True), (None, "abcdef", True), (None, None, False)],
+        "a STRING, b STRING, expected BOOLEAN",
+    ).withColumn("actual", conform.any_longer_than(["a", "b"], 5))
+    assert_column_equality(df, "actual", "expected")
+
+
+def test_party_attributes_come_through_the_account_token(spark):
+    from aml.silver.transactions import with_party_attributes
+
+    tx = spark.createDataFrame(
+        [(1, "tokA", "tokB"), (2, "tokB", "tokX"), (3, None, "tokA")],
+        "transaction_id INT, sender_account_token STRING, receiver_account_token STRING",
+    )
+    accounts = spark.createDataFrame(
+        [("tokA", 10), ("tokB", 20), ("tokC", None)], "account_number_token STRING, customer_id INT"
+    )
+    customers = spark.createDataFrame(
+        [(10, "HIGH", True), (20, "LOW", False)],
+        "customer_id INT, risk_rating STRING, is_pep BOOLEAN",
+    )
+    out = with_party_attributes(tx, accounts, customers).select(
+        "transaction_id",
+        "sender_customer_risk_rating",
+        "sender_is_pep",
+        "receiver_customer_risk_rating",
+        "receiver_is_pep",
+    )
+    expected = spark.createDataFrame(
+        [
+            (1, "HIGH", True, "LOW", False),
+            (2, "LOW", False, None, None),
+            (3, None, None, "HIGH", True),
+        ],
+        "transaction_id INT, sender_customer_risk_rating STRING, sender_is_pep BOOLEAN, "
+        "receiver_customer_risk_rating STRING, receiver_is_pep BOOLEAN",
+    )
+    assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
+    # with no party tables yet (first run), the columns exist and are null
+    bare = with_party_attributes(tx, None, None).select("sender_is_pep").distinct().collect()
+    assert [r.sender_is_pep for r in bare] == [None]
+
+
+def test_party_builders_keep_the_latest_version_and_protect_personal_fields(
+    spark, ref, base_config
+):
+    from cryptography.fernet import Fernet
+
+    from aml.crypto.keys import keyring_from_environment
+    from aml.silver import parties
+    from aml.silver.transactions import SilverContext
+
+    key = Fernet.generate_key()
+    keyring = keyring_from_environment(
+        {"AML_FERNET_KEYS": key.decode(), "AML_TOKEN_KEY": Fernet.generate_key().decode()}
+    )
+    ctx = SilverContext(
+        ref=ref,
+        suite=load_checks(base_config),
+        keyring=keyring,
+        processed_at=dt.datetime(2026, 1, 1),
+    )
+    customers = spark.createDataFrame(
+        [
+            (1, "Ann Lee", dt.date(1980, 1, 2), "GB", "LOW", False, T0, 0),
+            (1, "Ann Lee", dt.date(1980, 1, 2), "GB", "HIGH", True, T1, 1),
+            (2, None, None, None, None, False, T0, 0),
+        ],
+        "customer_id BIGINT, full_name STRING, date_of_birth DATE, country STRING, "
+        "risk_rating STRING, is_pep BOOLEAN, updated_at TIMESTAMP, _commit_version BIGINT",
+    )
+    out = {r.customer_id: r for r in parties.build_customers(customers, ctx).collect()}
+    assert (out[1].risk_rating, out[1].is_pep) == ("HIGH", True)
+    assert Fernet(key).decrypt(out[1].full_name_enc.encode()) == b"Ann Lee"
+    assert Fernet(key).decrypt(out[1].date_of_birth_enc.encode()) == b"1980-01-02"
+    assert out[2].full_name_enc is None and out[2].date_of_birth_enc is None
+    accounts = spark.createDataFrame(
+        [
+            (8724731955, 1, "UK", dt.date(2020, 1, 1), T0, 0),
+            (2769355426, 2, "Atlantis", None, T0, 0),
+        ],
+        "account_number BIGINT, customer_id BIGINT, bank_location STRING, opened_date DATE, "
+        "updated_at TIMESTAMP, _commit_version BIGINT",
+    )
+    acc = {r.customer_id: r for r in parties.build_accounts(accounts, ctx).collect()}
+    assert acc[1].country_iso == "GB" and acc[2].country_iso is None
+    assert Fernet(key).decrypt(acc[1].account_number_enc.encode()) == b"8724731955"
+    assert len(acc[1].account_number_token) == 64
+    assert "account_number" not in parties.build_accounts(accounts, ctx).columns

@@ -15,6 +15,7 @@ from aml.config import Config, load_config
 from aml.ingest.bronze import META_COLUMNS
 from aml.ingest.jdbc import Increment, read_increment
 from aml.ingest.spec import TableSpec, select_tables
+from aml.sources import db
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -37,6 +38,18 @@ class Reconciliation:
         )
 
 
+def whole_table(config: Config, source: str, spec: TableSpec) -> Increment:
+    """The whole source table as one "increment", with its real size and key range, so the read
+    is split across partitions like an ingestion read."""
+    table = f"{db.schema_name(config, source)}.{spec.source_table}"
+    pk = spec.primary_key
+    with db.connect(config, source, autocommit=True) as conn:
+        cur = conn.cursor()
+        cur.execute(f"SELECT COUNT(*), MIN({pk}), MAX({pk}) FROM {table}")
+        rows, min_key, max_key = cur.fetchone()
+    return Increment("1 = 1", int(rows), min_key, max_key, None)
+
+
 def _summary(df: DataFrame, columns: list[str], key: str) -> tuple[int, int, int]:
     from pyspark.sql import functions as F
 
@@ -49,8 +62,7 @@ def _summary(df: DataFrame, columns: list[str], key: str) -> tuple[int, int, int
 
 
 def reconcile(spark: SparkSession, config: Config, source: str, spec: TableSpec) -> Reconciliation:
-    whole = Increment("1 = 1", 0, None, None, None)
-    source_df = read_increment(spark, config, source, spec, whole)
+    source_df = read_increment(spark, config, source, spec, whole_table(config, source, spec))
     columns = source_df.columns
     bronze_df = spark.read.format("delta").load(config.table_path("bronze", spec.name))
     bronze_df = bronze_df.where(bronze_df["_source"] == source)
