@@ -126,7 +126,9 @@ def upsert(spark: SparkSession, path: str, inc_df: DataFrame, key: str) -> tuple
             DeltaTable.forPath(spark, path)
             .alias("t")
             .merge(changes.alias("s"), f"t.{key} = s.{key}")
-            .whenMatchedUpdateAll(condition="t._row_hash <> s._row_hash")
+            # every source row differs from bronze (changed_rows), so no update condition: the
+            # MERGE then reads only the key column of bronze to find the matched rows
+            .whenMatchedUpdateAll()
             .whenNotMatchedInsertAll()
             .execute()
         )
