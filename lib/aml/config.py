@@ -133,8 +133,11 @@ class Config:
         )
 
 
-def load_config(env: str | None = None, root: Path | None = None) -> Config:
-    """Loads ``conf/environments/<env>.toml`` (env defaults to ``$AML_ENV`` or ``local``)."""
+def load_config(
+    env: str | None = None, root: Path | None = None, overrides: Path | None = None
+) -> Config:
+    """Loads ``conf/environments/<env>.toml`` (env defaults to ``$AML_ENV`` or ``local``), with
+    ``overrides`` (default ``$AML_OVERRIDES``, else ``conf/local-overrides.toml``) merged on top."""
     root = root or PROJECT_ROOT
     name = env or os.environ.get("AML_ENV", DEFAULT_ENV)
     env_file = root / "conf" / "environments" / f"{name}.toml"
@@ -143,7 +146,9 @@ def load_config(env: str | None = None, root: Path | None = None) -> Config:
         raise ConfigError(f"no environment '{name}' ({env_file} missing); known: {known}")
     with env_file.open("rb") as fh:
         data = tomllib.load(fh)
-    overrides = Path(os.environ.get("AML_OVERRIDES", root / "conf" / "local-overrides.toml"))
+    overrides = overrides or Path(
+        os.environ.get("AML_OVERRIDES", root / "conf" / "local-overrides.toml")
+    )
     if overrides.is_file():
         with overrides.open("rb") as fh:
             data = _merge(data, tomllib.load(fh))

@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -54,8 +55,7 @@ def utcnow() -> datetime:
 class JobRun:
     """One run of a job, recorded in ``ops.job_runs``.
 
-    Use as ``run = JobRun.start(spark, config, "ingest", args)`` then ``run.succeed(...)`` or
-    ``run.fail(exc)``.
+    Jobs use it through :func:`recorded_run`.
     """
 
     spark: SparkSession
@@ -114,6 +114,21 @@ class JobRun:
         from aml.crypto.columns import redact
 
         self._write("FAILED", utcnow(), redact(f"{type(exc).__name__}: {exc}")[:2000])
+
+
+@contextmanager
+def recorded_run(
+    spark: SparkSession, config: Config, job: str, args: Mapping[str, Any]
+) -> Iterator[JobRun]:
+    """``with recorded_run(...) as run:`` records the run in ``ops.job_runs``: RUNNING on entry,
+    SUCCEEDED on a clean exit, FAILED (with the redacted error) when the body raises."""
+    run = JobRun.start(spark, config, job, args)
+    try:
+        yield run
+    except BaseException as exc:
+        run.fail(exc)
+        raise
+    run.succeed()
 
 
 @dataclass(frozen=True)

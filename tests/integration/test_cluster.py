@@ -4,10 +4,10 @@ ingestion job through spark-submit, with the package and jars shipped as in a de
 from __future__ import annotations
 
 import subprocess
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from tests.integration.relocate import relocated_lake
 from tests.integration.source_rows import insert_rows, reset
 
 from aml.cluster import StandaloneCluster, submit_command, submit_env
@@ -38,20 +38,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_ingestion_job_runs_on_a_standalone_cluster(spark, services: Config, cluster, tmp_path):
-    lake = tmp_path / "lake"
-    overrides = tmp_path / "overrides.toml"
-    overrides.write_text(
-        f'[lake]\nroot = "{lake}"\ncheckpoints = "{tmp_path / "cp"}"\n'
-        '[ingest]\nsource = "postgres"\nrows_per_partition = 10000\n'
-    )
-    config = replace(
-        services,
-        data={
-            **services.data,
-            "lake": {"root": str(lake), "checkpoints": str(tmp_path / "cp")},
-            "ingest": {**services.data["ingest"], "source": "postgres"},
-        },
-    )
+    config, overrides = relocated_lake(tmp_path, rows_per_partition=10_000)
     with db.connect(config, "postgres") as conn:
         reset(conn)
         insert_rows(conn, "postgresql", 1, 40_000)

@@ -15,10 +15,10 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from tests.integration.relocate import relocated_lake
 from tests.integration.source_rows import insert_rows, reset, update_every
 
 from aml.config import PROJECT_ROOT, Config
@@ -75,20 +75,7 @@ def _run_to_end(proc: subprocess.Popen) -> tuple[int, str]:
 
 @pytest.fixture()
 def crash_env(services: Config, tmp_path: Path):
-    lake = tmp_path / "lake"
-    overrides = tmp_path / "overrides.toml"
-    overrides.write_text(
-        f'[lake]\nroot = "{lake}"\ncheckpoints = "{tmp_path / "cp"}"\n'
-        '[ingest]\nsource = "postgres"\nrows_per_partition = 100000\n'
-    )
-    config = replace(
-        services,
-        data={
-            **services.data,
-            "lake": {"root": str(lake), "checkpoints": str(tmp_path / "cp")},
-            "ingest": {**services.data["ingest"], "source": "postgres"},
-        },
-    )
+    config, overrides = relocated_lake(tmp_path, rows_per_partition=100_000)
     conn = db.connect(config, "postgres")
     reset(conn)
     yield config, conn, overrides

@@ -20,7 +20,7 @@ from aml.config import Config, ConfigError, load_config
 from aml.ingest import bronze
 from aml.ingest.jdbc import plan_increment, read_increment
 from aml.ingest.spec import TableSpec, select_tables
-from aml.ops import JobRun, commit_watermark, read_watermark
+from aml.ops import JobRun, commit_watermark, read_watermark, recorded_run
 from aml.sources.db import SourceError
 
 if TYPE_CHECKING:
@@ -88,24 +88,15 @@ def run(
     """Ingests the selected tables (default all) from ``source`` (default ``[ingest].source``)."""
     source_name = config.source(source)["name"]
     specs = select_tables(config, tables)
-    job_run = JobRun.start(
-        spark,
-        config,
-        JOB,
-        {
-            "tables": [s.name for s in specs],
-            "source": source_name,
-            "full_refresh": full_refresh,
-            "env": config.name,
-        },
-    )
-    try:
+    args = {
+        "tables": [s.name for s in specs],
+        "source": source_name,
+        "full_refresh": full_refresh,
+        "env": config.name,
+    }
+    with recorded_run(spark, config, JOB, args) as job_run:
         for spec in specs:
             ingest_table(spark, config, job_run, source_name, spec, full_refresh)
-    except BaseException as exc:
-        job_run.fail(exc)
-        raise
-    job_run.succeed()
     return job_run
 
 

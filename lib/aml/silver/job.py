@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 from aml import delta_io, failpoints, reference
 from aml.config import Config, ConfigError, load_config
 from aml.crypto.keys import load_keyring
-from aml.ops import JobRun, Watermark, commit_watermark, read_watermark, utcnow
+from aml.ops import JobRun, Watermark, commit_watermark, read_watermark, recorded_run, utcnow
 from aml.silver import parties, transactions
 from aml.silver.checks import load_checks
 from aml.silver.conform import with_text_fields
@@ -145,17 +145,13 @@ def run(
     spark: SparkSession, config: Config, full_refresh: bool = False, encrypt: bool = True
 ) -> JobRun:
     """Builds silver.customers, silver.accounts, then silver.transactions (+ quarantine)."""
-    job_run = JobRun.start(spark, config, JOB, {"full_refresh": full_refresh, "env": config.name})
-    try:
+    args = {"full_refresh": full_refresh, "env": config.name}
+    with recorded_run(spark, config, JOB, args) as job_run:
         ctx = context(config, encrypt)
         for table in ("customers", "accounts"):
             if delta_io.exists(spark, config.table_path("bronze", table)):
                 build_party_table(spark, config, job_run, ctx, table, full_refresh)
         build_transactions(spark, config, job_run, ctx, full_refresh)
-    except BaseException as exc:
-        job_run.fail(exc)
-        raise
-    job_run.succeed()
     return job_run
 
 
