@@ -18,7 +18,7 @@ from pathlib import Path
 from aml.config import Config
 from aml.services import base, process
 from aml.services.base import ServiceError
-from aml.services.service import LOOPBACK, Service, ensure_password
+from aml.services.service import LOOPBACK, DatabaseService, ensure_password
 
 log = logging.getLogger(__name__)
 
@@ -28,24 +28,13 @@ SBIN = (Path("/usr/sbin"), Path("/usr/local/sbin"), Path("/usr/local/mysql/bin")
 MAX_SOCKET_PATH = 100
 
 
-class MariaDBService(Service):
+class MariaDBService(DatabaseService):
     name = "mariadb"
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
-        self.source = config.source("mariadb")
-        self.data_dir = self.dir / "data"
         self.socket = self.dir / "mariadbd.sock"
-        self.host = self._client_host(self.source["host"])
         self.os_user = base.system_user(SYSTEM_USER)
-
-    @property
-    def ports(self) -> list[int]:
-        return [int(self.source["port"])]
-
-    @property
-    def marker(self) -> str:
-        return str(self.data_dir)
 
     def _admin_name(self) -> str:
         """The MariaDB account of the invoking OS user (unix_socket authentication)."""

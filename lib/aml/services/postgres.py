@@ -23,7 +23,7 @@ from pathlib import Path
 from aml.config import Config
 from aml.services import base, process
 from aml.services.base import ServiceError
-from aml.services.service import LOOPBACK, Service, ensure_password
+from aml.services.service import LOOPBACK, DatabaseService, ensure_password
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def postgres_bindir(data_version: str | None = None) -> Path:
     return initdb.parent
 
 
-class PostgresService(Service):
+class PostgresService(DatabaseService):
     name = "postgres"
     # SIGINT is PostgreSQL's "fast" shutdown: SIGTERM ("smart") would wait for every client to
     # disconnect, so a test holding a connection would turn a clean stop into a SIGKILL.
@@ -74,18 +74,7 @@ class PostgresService(Service):
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
-        self.source = config.source("postgres")
-        self.data_dir = self.dir / "data"
         self.superuser_password_file = self.dir / "superuser.password"
-        self.host = self._client_host(self.source["host"])
-
-    @property
-    def ports(self) -> list[int]:
-        return [int(self.source["port"])]
-
-    @property
-    def marker(self) -> str:
-        return str(self.data_dir)
 
     def _launch(self) -> None:
         version_file = self.data_dir / "PG_VERSION"

@@ -196,3 +196,22 @@ class Service(ABC):
                 f"'{self.config.name}' points at {configured}"
             )
         return LOOPBACK
+
+
+class DatabaseService(Service):
+    """A source database server: one client port from its ``[sources.<name>]`` settings, its data
+    folder under the service's run dir (which also identifies the process)."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        self.source = config.source(self.name)
+        self.data_dir = self.dir / "data"
+        self.host = self._client_host(self.source["host"])
+
+    @property
+    def ports(self) -> list[int]:
+        return [int(self.source["port"])]
+
+    @property
+    def marker(self) -> str:
+        return str(self.data_dir)
