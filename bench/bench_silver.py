@@ -24,7 +24,6 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -76,13 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                 lake = scratch / f"lake-{encrypt}-{round_no}"
                 (lake / "bronze").mkdir(parents=True)
                 os.symlink(bronze_path, lake / "bronze" / "transactions")
-                config = replace(
-                    base,
-                    data={
-                        **base.data,
-                        "lake": {"root": str(lake), "checkpoints": str(lake / "_cp")},
-                    },
-                )
+                config = base.with_lake(lake)
                 started = time.perf_counter()
                 run = silver_job.run(spark, config, full_refresh=True, encrypt=encrypt)
                 seconds = time.perf_counter() - started

@@ -8,7 +8,6 @@ partitions to keep small tests fast.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -25,9 +24,7 @@ def base_config() -> Config:
 def lake_config(base_config: Config, tmp_path_factory: pytest.TempPathFactory) -> Config:
     """The local environment with its lake and checkpoints moved into a temporary folder."""
     root = tmp_path_factory.mktemp("lake")
-    data = dict(base_config.data)
-    data["lake"] = {"root": str(root / "lake"), "checkpoints": str(root / "checkpoints")}
-    return replace(base_config, data=data)
+    return base_config.with_lake(root / "lake", root / "checkpoints")
 
 
 @pytest.fixture(scope="session")

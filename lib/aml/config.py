@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +99,16 @@ class Config:
     @property
     def checkpoint_root(self) -> str:
         return self.uri(self.section("lake")["checkpoints"])
+
+    def with_lake(self, lake_root: Path | str, checkpoints: Path | str | None = None) -> Config:
+        """This environment with its Delta tables under ``lake_root`` (and its streaming
+        checkpoints under ``checkpoints``, default ``<lake_root>/_checkpoints``): the one way
+        tests, benchmarks and scratch runs point jobs at a lake of their own."""
+        lake = {
+            "root": str(lake_root),
+            "checkpoints": str(checkpoints or f"{lake_root}/_checkpoints"),
+        }
+        return replace(self, data={**self.data, "lake": lake})
 
     def table_path(self, layer: str, table: str) -> str:
         """Location of a Delta table, e.g. ``table_path("bronze", "transactions")``."""

@@ -20,12 +20,8 @@ SOURCES = ["postgres", "mariadb"]
 
 
 def lake_in(config: Config, root: Path, source: str) -> Config:
-    data = {
-        **config.data,
-        "lake": {"root": str(root / "lake"), "checkpoints": str(root / "cp")},
-        "ingest": {**config.data["ingest"], "source": source},
-    }
-    return replace(config, data=data)
+    lake = config.with_lake(root / "lake")
+    return replace(lake, data={**lake.data, "ingest": {**lake.data["ingest"], "source": source}})
 
 
 @pytest.fixture(params=SOURCES)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-from dataclasses import replace
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -77,14 +76,7 @@ def keys(monkeypatch):
 def test_no_plaintext_pii_in_silver_gold_quarantine_or_logs(
     spark, services: Config, tmp_path, keys, caplog, capfd
 ):
-    config = replace(
-        services,
-        data={
-            **services.data,
-            "lake": {"root": str(tmp_path / "lake"), "checkpoints": str(tmp_path / "cp")},
-            "ingest": {**services.data["ingest"], "source": "postgres"},
-        },
-    )
+    config = services.with_lake(tmp_path / "lake")
     dataset = tmp_path / "dataset"
     generate(dataset, rows=20_000, seed=3)
     with db.connect(config, "postgres") as conn:

@@ -7,7 +7,6 @@ Every bronze row, written back in the SAML-D text format, must equal its line of
 from __future__ import annotations
 
 import shutil
-from dataclasses import replace
 
 import pytest
 
@@ -34,13 +33,7 @@ def test_saml_d_csv_flows_into_bronze_unchanged(
 ):
     from pyspark.sql import functions as F
 
-    config = replace(
-        services,
-        data={
-            **services.data,
-            "lake": {"root": str(tmp_path / "lake"), "checkpoints": str(tmp_path / "cp")},
-        },
-    )
+    config = services.with_lake(tmp_path / "lake")
     with db.connect(config, source) as conn:
         cur = conn.cursor()
         cur.execute("TRUNCATE TABLE core.transactions")

@@ -75,13 +75,7 @@ def keys(monkeypatch):
 
 @pytest.fixture()
 def lake(base_config: Config, tmp_path):
-    return replace(
-        base_config,
-        data={
-            **base_config.data,
-            "lake": {"root": str(tmp_path / "lake"), "checkpoints": str(tmp_path / "cp")},
-        },
-    )
+    return base_config.with_lake(tmp_path / "lake")
 
 
 def write_bronze(spark, config, rows):

@@ -7,10 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-from dataclasses import replace
 
 import pytest
 from cryptography.fernet import Fernet
+from tests.integration.relocate import relocated_lake
 from tests.integration.test_silver import BAD, GOOD_ROWS, _row, write_bronze
 
 from aml.config import PROJECT_ROOT
@@ -20,10 +20,6 @@ pytestmark = pytest.mark.slow
 
 COMPARED = ("transaction_id", "amount", "sender_account_token", "receiver_account_token",
             "warnings", "payment_type")  # fmt: skip
-
-
-def _lake(base, root):
-    return replace(base, data={**base.data, "lake": {"root": str(root), "checkpoints": str(root)}})
 
 
 def _run_job(overrides, failpoint=None):
@@ -57,14 +53,9 @@ def test_killed_between_commits_the_rerun_matches_a_clean_build(
     monkeypatch.setenv("AML_FERNET_KEYS", Fernet.generate_key().decode())
     monkeypatch.setenv("AML_TOKEN_KEY", Fernet.generate_key().decode())
     rows = [_row(*r[:3]) for r in BAD] + [_row(*r) for r in GOOD_ROWS]
-    crashed, clean = (
-        _lake(base_config, tmp_path / "crashed"),
-        _lake(base_config, tmp_path / "clean"),
-    )
-    overrides = tmp_path / "overrides.toml"
-    overrides.write_text(
-        f'[lake]\nroot = "{tmp_path / "crashed"}"\ncheckpoints = "{tmp_path / "crashed-cp"}"\n'
-    )
+    (tmp_path / "crashed").mkdir()
+    crashed, overrides = relocated_lake(tmp_path / "crashed")  # shared with the job subprocess
+    clean = base_config.with_lake(tmp_path / "clean")
     for config in (crashed, clean):
         write_bronze(spark, config, rows)
 
