@@ -1,0 +1,1 @@
+"""Gold: the rule pack, rule hits, alerts, the publish gate and detection quality."""

@@ -1,0 +1,111 @@
+"""Which subjects, over which interval, a set of silver changes can affect: the evaluation scope.
+
+A change is a silver row inserted, updated (its old and its new image) or deleted. For each rule,
+the subjects of the changed rows (on the rule's side) must be re-evaluated over
+``[min s - before, max s + after]`` (:func:`aml.gold.evaluation.reach`), where ``s`` runs over the
+changed rows' times; every other subject's hits are provably unchanged.
+
+Round trips are the exception: their subject A is the sender of the first leg, which a change of
+a later leg does not name. Walking back from each changed row's sender along the legs that
+could precede it (received by that account, at most W earlier) for up to ``max_legs - 1`` steps
+reaches every A whose chains can contain the change. Old chains are found the same way: walking
+back from the old image's sender over today's rows finds the unchanged earlier legs, and a
+changed earlier leg is a change of its own. The walk ignores amounts, so it over-approximates;
+re-evaluating a subject that did not need it is harmless.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from aml.gold.evaluation import SCOPE_SCHEMA, reach, subject_sides
+from aml.gold.rulepack import Rule, RulePack
+
+CHANGE_TYPES = ("insert", "update_preimage", "update_postimage", "delete")
+
+
+def change_points(changes_df: DataFrame) -> DataFrame:
+    """``sender, receiver, s`` of every changed row image (CDF rows of any change type)."""
+    return (
+        changes_df.where(F.col("event_ts").isNotNull())
+        .select(
+            F.col("sender_account_token").alias("sender"),
+            F.col("receiver_account_token").alias("receiver"),
+            F.unix_seconds("event_ts").alias("s"),
+        )
+        .distinct()
+    )
+
+
+def walk_back(points_df: DataFrame, tx_df: DataFrame, window: int, steps: int) -> DataFrame:
+    """``account, s``: the changed rows' senders and every account that can precede them in a
+    chain of at most ``steps`` earlier legs, each at most ``window`` before the change."""
+    legs_df = tx_df.where(
+        F.col("sender_account_token").isNotNull() & F.col("event_ts").isNotNull()
+    ).select(
+        F.col("sender_account_token").alias("prev_sender"),
+        F.col("receiver_account_token").alias("prev_receiver"),
+        F.unix_seconds("event_ts").alias("prev_ts"),
+    )
+    frontier_df = points_df.where(F.col("sender").isNotNull()).select(
+        F.col("sender").alias("account"), "s", F.col("s").alias("at")
+    )
+    reached_df = frontier_df
+    for _ in range(steps):
+        step = (
+            (legs_df["prev_receiver"] == frontier_df["account"])
+            & (legs_df["prev_ts"] < frontier_df["at"])
+            & (legs_df["prev_ts"] >= frontier_df["s"] - window)
+        )
+        frontier_df = (
+            frontier_df.join(legs_df, on=step, how="inner")
+            .select(F.col("prev_sender").alias("account"), "s", F.col("prev_ts").alias("at"))
+            .distinct()
+        )
+        reached_df = reached_df.unionByName(frontier_df)
+    return reached_df.select("account", "s")
+
+
+def _rule_points(rule: Rule, points_df: DataFrame, tx_df: DataFrame) -> DataFrame:
+    if rule.kind == "round_trip":
+        steps = int(rule.param("max_legs")) - 1
+        return walk_back(points_df, tx_df, rule.seconds("window_seconds"), steps)
+    parts = [points_df.select(F.col(side).alias("account"), "s") for side in subject_sides(rule)]
+    accounts_df = parts[0]
+    for part in parts[1:]:
+        accounts_df = accounts_df.unionByName(part)
+    return accounts_df
+
+
+def build_scope(changes_df: DataFrame, tx_df: DataFrame, pack: RulePack) -> DataFrame:
+    """``rule_id, subject_token, lo_s, hi_s`` for every rule and affected subject.
+
+    Args:
+        changes_df: silver change-feed rows (every change type) since gold last consumed silver.
+        tx_df: silver as it is now (for the round-trip walk).
+        pack: the rule pack; only enabled rules get a scope.
+    """
+    points_df = change_points(changes_df)
+    parts = []
+    for rule in pack.enabled:
+        before, after = reach(rule)
+        parts.append(
+            _rule_points(rule, points_df, tx_df)
+            .where(F.col("account").isNotNull())
+            .groupBy("account")
+            .agg(
+                (F.min("s") - before).alias("lo_s"),
+                (F.max("s") + after).alias("hi_s"),
+            )
+            .select(
+                F.lit(rule.id).alias("rule_id"),
+                F.col("account").alias("subject_token"),
+                "lo_s",
+                "hi_s",
+            )
+        )
+    scope_df = parts[0]
+    for part in parts[1:]:
+        scope_df = scope_df.unionByName(part)
+    return scope_df.select(*[F.col(c.split()[0]) for c in SCOPE_SCHEMA.split(", ")])
