@@ -232,7 +232,9 @@ def round_trip(rule: Rule) -> str:
 
     ``{first}`` holds the candidate first legs (all rows, or the scoped subjects' rows); the
     later legs come from ``{tx}``. Each level extends the open chains by one leg; a leg whose
-    receiver is A closes the chain, any other receiver must be new to the chain. The subject's
+    receiver is A closes the chain, any other receiver must be new to the chain. A self-transfer
+    A -> A is never a first leg: its B would be A, and the chain's accounts must be distinct until
+    it closes (RULES.md), so A -> A, A -> A is not a round trip. The subject's
     PEP / high-risk flags come from the first legs of its chains.
     """
     window = _seconds(rule, "window_seconds")
@@ -255,6 +257,7 @@ def round_trip(rule: Rule) -> str:
          amount AS first_amount, {attributes("sender")}
   FROM {{first}}
   WHERE {VALID} AND {tokens} AND amount >= {literal(rule.param("min_amount"))}
+    AND sender_account_token <> receiver_account_token
 )""",
     ]
     closed = []
