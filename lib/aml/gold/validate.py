@@ -1,0 +1,224 @@
+"""The publish gate: Great Expectations suites run on staged gold tables before they are published.
+
+A gold build writes staging tables, hands them here as DataFrames (suite name -> DataFrame) and
+publishes only when :func:`gate` returns. Suites come from ``conf/expectations/<suite>.toml``
+(:mod:`aml.gold.expectations`); each run leaves three traces: HTML Data Docs in the local GX
+project (``var/run/gx`` by default) for the reviewer, one row per suite in the Delta table
+``ops.validation_results`` for audit queries, and a log line per failed expectation.
+
+None of them holds data values: GX is asked for its ``BASIC`` result with no sample of unexpected
+values, so only counts and percentages reach its result store, the Data Docs and the ops table (a
+sample of failing values could be personal data). It also spares a query per expectation.
+
+Cost, per suite: GX counts the rows in one Spark job, then evaluates every null/set/range/regex
+check in one bundled aggregation, plus one shuffle per uniqueness check. Batches are not cached
+here: pass DataFrames the job has cached (or can afford to read three times).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+from aml.config import Config
+from aml.gold.expectations import (
+    DOCS_SITE,
+    SuiteSpec,
+    gx_context,
+    gx_dir,
+    load_suite,
+    registered_checkpoint,
+    with_derived,
+)
+from aml.ops import append_rows, utcnow
+
+if TYPE_CHECKING:
+    from great_expectations.data_context import AbstractDataContext
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+SCHEMA = (
+    "run_id STRING NOT NULL, job STRING NOT NULL, suite STRING NOT NULL, suite_version INT, "
+    "success BOOLEAN NOT NULL, evaluated INT NOT NULL, failed_expectations ARRAY<STRING>, "
+    "unexpected_counts MAP<STRING, BIGINT>, docs_path STRING, validated_at TIMESTAMP NOT NULL"
+)
+# Counts and percentages only: no sample of failing values anywhere GX writes.
+RESULT_FORMAT = {
+    "result_format": "BASIC",
+    "partial_unexpected_count": 0,
+    "exclude_unexpected_values": True,
+    "include_unexpected_rows": False,
+}
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    """Outcome of one suite on one batch.
+
+    Attributes:
+        suite: suite name (``gold_alerts``).
+        success: every expectation passed.
+        evaluated: expectations evaluated.
+        failed: labels of the failed ones, e.g. ``expect_column_values_to_not_be_null(alert_id)``.
+        unexpected: failed label -> number of rows that broke it (when GX counted rows).
+        docs_path: local path of this suite's Data Docs page for the run.
+    """
+
+    suite: str
+    success: bool
+    evaluated: int
+    failed: tuple[str, ...]
+    unexpected: Mapping[str, int] | None = None
+    docs_path: str | None = None
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """Outcome of every suite of one run; ``docs_path`` is the Data Docs ``index.html``."""
+
+    run_id: str
+    success: bool
+    suites: tuple[SuiteResult, ...]
+    docs_path: str | None
+
+
+class ValidationFailed(RuntimeError):
+    """Raised by :func:`gate`: at least one suite failed, so nothing may be published.
+
+    ``str()`` names every failed suite and expectation; ``report`` carries the whole outcome.
+    """
+
+    def __init__(self, report: ValidationReport) -> None:
+        self.report = report
+        failed = "; ".join(
+            f"{s.suite}: {', '.join(s.failed) or 'failed'}" for s in report.suites if not s.success
+        )
+        docs = f" (Data Docs: {report.docs_path})" if report.docs_path else ""
+        super().__init__(f"validation of run {report.run_id} failed: {failed}{docs}")
+
+
+def _local_path(url: str | None) -> str | None:
+    return unquote(urlparse(url).path) if url else None
+
+
+def _docs_url(context: AbstractDataContext, resource: Any = None) -> str | None:
+    urls = context.get_docs_sites_urls(resource_identifier=resource, site_name=DOCS_SITE)
+    return _local_path(urls[0].get("site_url")) if urls else None
+
+
+def _run_suite(
+    context: AbstractDataContext, suite: SuiteSpec, batch_df: DataFrame, run_id: str
+) -> SuiteResult:
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    checkpoint = registered_checkpoint(context, suite, RESULT_FORMAT)
+    result = checkpoint.run(
+        batch_parameters={"dataframe": with_derived(batch_df, suite)},
+        run_id=RunIdentifier(run_name=run_id),
+    )
+    (key, outcome), *_ = result.run_results.items()
+    failed, unexpected = [], {}
+    for check in outcome.results:
+        if check.success:
+            continue
+        label = check.expectation_config.meta.get("label") or check.expectation_config.type
+        failed.append(label)
+        if check.result.get("unexpected_count") is not None:
+            unexpected[label] = int(check.result["unexpected_count"])
+        if check.exception_info and check.exception_info.get("raised_exception"):
+            message = str(check.exception_info.get("exception_message", ""))[:300]
+            log.warning("suite %s: %s could not be evaluated: %s", suite.name, label, message)
+    order = {spec.label: n for n, spec in enumerate(suite.expectations)}
+    return SuiteResult(
+        suite=suite.name,
+        success=bool(outcome.success),
+        evaluated=int(outcome.statistics["evaluated_expectations"]),
+        failed=tuple(sorted(failed, key=lambda label: order.get(label, len(order)))),
+        unexpected=unexpected,
+        docs_path=_docs_url(context, key),
+    )
+
+
+def validate(
+    spark: SparkSession,
+    config: Config,
+    run_id: str,
+    job: str,
+    batches: Mapping[str, DataFrame],
+) -> ValidationReport:
+    """Runs every suite on its batch, updates the Data Docs and records one ops row per suite.
+
+    Args:
+        spark: the job's session (writes ``ops.validation_results``).
+        config: environment; suites come from ``conf/expectations``, the GX folder from
+            :func:`gx_dir`.
+        run_id: the gold run; it names the Data Docs pages of this validation.
+        job: the job name recorded with the results.
+        batches: suite name -> DataFrame to judge (pass cached DataFrames to avoid re-reading
+            them; a suite is one pass over its batch).
+
+    Returns:
+        The report; it does not raise on failed expectations (that is :func:`gate`'s job).
+
+    Raises:
+        ConfigError: a batch names a suite without a file in ``conf/expectations``.
+    """
+    suites = {name: load_suite(config, name) for name in batches}
+    context = gx_context(gx_dir(config))
+    results = tuple(
+        _run_suite(context, suites[name], batch_df, run_id) for name, batch_df in batches.items()
+    )
+    report = ValidationReport(
+        run_id=run_id,
+        success=all(r.success for r in results),
+        suites=results,
+        docs_path=_docs_url(context),
+    )
+    validated_at = utcnow()
+    rows = [
+        {
+            "run_id": run_id,
+            "job": job,
+            "suite": r.suite,
+            "suite_version": suites[r.suite].version,
+            "success": r.success,
+            "evaluated": r.evaluated,
+            "failed_expectations": list(r.failed),
+            "unexpected_counts": dict(r.unexpected or {}) or None,
+            "docs_path": r.docs_path or report.docs_path,
+            "validated_at": validated_at,
+        }
+        for r in results
+    ]
+    if rows:
+        append_rows(spark, config.table_path("ops", "validation_results"), SCHEMA, rows)
+    return report
+
+
+def gate(
+    spark: SparkSession,
+    config: Config,
+    run_id: str,
+    job: str,
+    batches: Mapping[str, DataFrame],
+) -> ValidationReport:
+    """:func:`validate`, then refuse to publish on any failure.
+
+    Raises:
+        ValidationFailed: at least one expectation failed; one error line per failure is logged
+            first, with the number of offending rows where GX counted them (never their values).
+    """
+    report = validate(spark, config, run_id, job, batches)
+    for suite in report.suites:
+        for label in suite.failed:
+            count = (suite.unexpected or {}).get(label)
+            rows = f" ({count} rows)" if count is not None else ""
+            log.error("run %s: %s failed %s%s", run_id, suite.suite, label, rows)
+    if not report.success:
+        raise ValidationFailed(report)
+    log.info("run %s: %d suites passed (%s)", run_id, len(report.suites), report.docs_path)
+    return report
