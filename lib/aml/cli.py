@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "aml.ingest.job",
     "aml.ingest.reconcile",
     "aml.build",
+    "aml.gold.evaluate",
     "aml.crypto.cli",
     "aml.pipeline",
 )
