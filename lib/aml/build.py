@@ -1,4 +1,4 @@
-"""``aml build <layer>``: one command for the layer builds (``silver`` today, ``gold`` next)."""
+"""``aml build <layer>``: one command for the layer builds (``silver``, ``gold``)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import importlib
 # layer -> (job module with add_arguments/execute, help)
 LAYERS = {
     "silver": ("aml.silver.job", "bronze into silver and quarantine (incremental by change feed)"),
+    "gold": ("aml.gold.job", "silver into rule hits and alerts, validated before publishing"),
 }
 
 

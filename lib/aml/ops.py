@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -68,6 +69,19 @@ class JobRun:
     rows_written: int = 0
     rows_quarantined: int = 0
     table_versions: dict[str, int] = field(default_factory=dict)
+    phases: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """``with run.phase("validate"):`` adds the block's wall time to ``phases[name]``
+        (logged, and read by the benchmarks)."""
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            elapsed = time.monotonic() - started
+            self.phases[name] = self.phases.get(name, 0.0) + elapsed
+            log.info("run %s: %s took %.1fs", self.run_id, name, elapsed)
 
     @property
     def path(self) -> str:

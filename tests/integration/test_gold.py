@@ -1,0 +1,158 @@
+"""Gold built by the real job over generated data: incremental equals full, and the gate holds.
+
+The dataset goes the whole way (generate, PostgreSQL, ingest, silver). Increments add new days
+and corrected earlier rows; on top of those the test edits silver directly the ways the
+generator never does (a transaction moved in time, to another receiver, across a threshold,
+deleted) so that every kind of change reaches the scoped evaluation.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from delta.tables import DeltaTable
+from pyspark.sql import functions as F
+from tests.integration.gold_data import GoldLake, comparable
+
+from aml import delta_io
+from aml.config import Config
+from aml.gold import changes as gold_changes
+from aml.gold import job as gold_job
+from aml.gold.validate import ValidationFailed
+from aml.ops import latest_runs, read_watermark
+
+
+@pytest.fixture()
+def keys(monkeypatch):
+    monkeypatch.setenv("AML_FERNET_KEYS", Fernet.generate_key().decode())
+    monkeypatch.setenv("AML_TOKEN_KEY", Fernet.generate_key().decode())
+
+
+@pytest.fixture()
+def lake(spark, services: Config, tmp_path, keys) -> GoldLake:
+    config = services.with_lake(tmp_path / "lake")
+    return GoldLake.create(spark, config, tmp_path / "dataset", rows=30_000, seed=11)
+
+
+def gold_versions(lake: GoldLake) -> dict[str, int]:
+    return {
+        t: delta_io.current_version(lake.spark, lake.config.table_path("gold", t))
+        for t in ("alerts", "suspicious_transactions")
+    }
+
+
+def edit_silver(lake: GoldLake) -> None:
+    """Changes no generator makes: time shifts, a new receiver, threshold crossings, deletes."""
+    silver = DeltaTable.forPath(lake.spark, lake.config.table_path("silver", "transactions"))
+    hits_df = lake.table("gold", "suspicious_transactions")
+    ids = [
+        r.transaction_id for r in hits_df.select("transaction_id").distinct().limit(40).collect()
+    ]
+    receiver = lake.table("silver", "transactions").first().receiver_account_token
+    silver.update(
+        F.col("transaction_id").isin(ids[0:10]), {"event_ts": F.expr("event_ts + INTERVAL 2 DAYS")}
+    )
+    silver.update(
+        F.col("transaction_id").isin(ids[10:20]), {"receiver_account_token": F.lit(receiver)}
+    )
+    silver.update(
+        F.col("transaction_id").isin(ids[20:30]), {"amount": F.lit(9000).cast("decimal(14,2)")}
+    )
+    silver.delete(F.col("transaction_id").isin(ids[30:40]))  # fmt: skip
+
+
+def test_incremental_gold_equals_one_full_rebuild(lake: GoldLake):
+    spark, config = lake.spark, lake.config
+    gold_job.run(spark, config)
+    assert lake.table("gold", "alerts").count() > 0
+    for _ in range(3):
+        lake.increment()
+        gold_job.run(spark, config)
+        staged = spark.read.format("delta").load(
+            config.table_path("staging", "gold_suspicious_transactions")
+        )
+        # scoped: only the touched subjects were re-evaluated, not the whole table
+        assert staged.count() < lake.table("gold", "suspicious_transactions").count()  # fmt: skip
+    edit_silver(lake)
+    gold_job.run(spark, config)
+    incremental = {
+        t: comparable(lake.table("gold", t)) for t in ("suspicious_transactions", "alerts")
+    }
+    silver_version = delta_io.current_version(spark, config.table_path("silver", "transactions"))
+    assert read_watermark(spark, config, "silver", "gold").value == str(silver_version)
+
+    gold_job.run(spark, config, full_refresh=True)
+    full = {t: comparable(lake.table("gold", t)) for t in ("suspicious_transactions", "alerts")}
+    assert len(full["alerts"]) > 50
+    for table in full:
+        missing = set(full[table]) - set(incremental[table])
+        extra = set(incremental[table]) - set(full[table])
+        assert (sorted(missing)[:5], sorted(extra)[:5]) == ([], []), table
+        assert len(incremental[table]) == len(full[table])
+
+
+def test_rerun_with_no_silver_change_publishes_nothing(lake: GoldLake):
+    spark, config = lake.spark, lake.config
+    gold_job.run(spark, config)
+    versions = gold_versions(lake)
+    gold_job.run(spark, config)
+    assert gold_versions(lake) == versions
+
+
+def _corrupt(column: str, value):
+    original = gold_changes.build_alerts
+
+    def build_alerts(hits_df, pack, lineage):
+        alerts_df = original(hits_df, pack, lineage)
+        first = F.col("alert_id") == F.lit(alerts_df.select(F.min("alert_id")).first()[0])
+        return alerts_df.withColumn(column, F.when(first, F.lit(value)).otherwise(F.col(column)))
+
+    return build_alerts
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "expectation"),
+    [
+        ("alert_id", None, "expect_column_values_to_not_be_null"),
+        ("effective_severity", "SEVERE", "expect_column_values_to_be_in_set"),
+    ],
+)
+def test_gate_keeps_last_good_gold_when_staged_alerts_fail(
+    lake: GoldLake, monkeypatch, column, value, expectation
+):
+    spark, config = lake.spark, lake.config
+    gold_job.run(spark, config)
+    good = gold_versions(lake)
+    good_alerts = comparable(lake.table("gold", "alerts"))
+    mark = read_watermark(spark, config, "silver", "gold")
+    lake.increment()
+
+    healthy = gold_changes.build_alerts
+    monkeypatch.setattr(gold_changes, "build_alerts", _corrupt(column, value))
+    with pytest.raises(ValidationFailed) as failure:
+        gold_job.run(spark, config)
+    assert column in str(failure.value) and expectation in str(failure.value)
+    # the published tables are untouched, the watermark did not move, the run is FAILED
+    assert gold_versions(lake) == good
+    assert comparable(lake.table("gold", "alerts")) == good_alerts
+    assert read_watermark(spark, config, "silver", "gold") == mark
+    runs = latest_runs(spark, config).where("job = 'build_gold'").orderBy("started_at").collect()
+    assert runs[-1].status == "FAILED"
+    results = lake.table("ops", "validation_results").where(F.col("run_id") == runs[-1].run_id)
+    failed = results.where("NOT success").collect()
+    assert [r.suite for r in failed] == ["gold_alerts"]
+    assert any(expectation in name and column in name for name in failed[0].failed_expectations)
+    # Data Docs on disk say what failed
+    docs = Path(failure.value.report.docs_path)
+    pages = [p.read_text(errors="replace") for p in docs.parent.rglob("*.html")]
+    assert any(expectation in page and column in page for page in pages)
+
+    # the job's exit code is non-zero, and once the fault is gone the next run publishes
+    monkeypatch.setattr(gold_job, "load_config", lambda env: config)
+    assert gold_job.execute(argparse.Namespace(env=None, full_refresh=False)) == 4
+    monkeypatch.setattr(gold_changes, "build_alerts", healthy)
+    gold_job.run(spark, config)
+    assert delta_io.current_version(spark, config.table_path("gold", "alerts")) > good["alerts"]
