@@ -40,7 +40,6 @@ DOCS_SITE = "local_site"
 
 # One GX context per project folder, and one registered checkpoint per suite version, per process.
 _contexts: dict[str, AbstractDataContext] = {}
-_checkpoints: dict[tuple[str, str, str], Checkpoint] = {}
 
 
 def expectation_label(expectation_type: str, kwargs: dict[str, Any]) -> str:
@@ -215,32 +214,30 @@ def gx_context(root: Path) -> AbstractDataContext:
 def registered_checkpoint(
     context: AbstractDataContext, suite: SuiteSpec, result_format: dict[str, Any]
 ) -> Checkpoint:
-    """The suite's checkpoint (whole-DataFrame batch, Data Docs update), registered once per
-    process and suite version; add_or_update, so a rerun or an edited suite file replaces the
-    stored definitions instead of piling up copies.
+    """The suite's checkpoint (whole-DataFrame batch, Data Docs update), registered on every
+    call (under the caller's lock): another process may have saved the same suite since, and GX
+    refuses to run a checkpoint whose suite differs from the stored one. add_or_update, so a
+    rerun or an edited suite file replaces the stored definitions instead of piling up copies.
 
     GX is told not to persist batches: whether a batch is worth caching is the caller's call.
     """
-    key = (str(context.root_directory), suite.name, suite.fingerprint)
-    if key not in _checkpoints:
-        import great_expectations as gx
+    import great_expectations as gx
 
-        source = context.data_sources.get(DATASOURCE)
-        assets = {asset.name: asset for asset in source.assets}
-        asset = assets.get(suite.name) or source.add_dataframe_asset(name=suite.name)
-        batch = next(
-            (b for b in asset.batch_definitions if b.name == "whole"), None
-        ) or asset.add_batch_definition_whole_dataframe("whole")
-        gx_suite = context.suites.add_or_update(to_gx_suite(suite))
-        definition = context.validation_definitions.add_or_update(
-            gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite)
+    source = context.data_sources.get(DATASOURCE)
+    assets = {asset.name: asset for asset in source.assets}
+    asset = assets.get(suite.name) or source.add_dataframe_asset(name=suite.name)
+    batch = next(
+        (b for b in asset.batch_definitions if b.name == "whole"), None
+    ) or asset.add_batch_definition_whole_dataframe("whole")
+    gx_suite = context.suites.add_or_update(to_gx_suite(suite))
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite)
+    )
+    return context.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name=f"gate_{suite.name}",
+            validation_definitions=[definition],
+            actions=[gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=[DOCS_SITE])],
+            result_format=result_format,
         )
-        _checkpoints[key] = context.checkpoints.add_or_update(
-            gx.Checkpoint(
-                name=f"gate_{suite.name}",
-                validation_definitions=[definition],
-                actions=[gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=[DOCS_SITE])],
-                result_format=result_format,
-            )
-        )
-    return _checkpoints[key]
+    )

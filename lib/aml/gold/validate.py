@@ -17,6 +17,7 @@ here: pass DataFrames the job has cached (or can afford to read three times).
 
 from __future__ import annotations
 
+import fcntl
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -168,16 +169,22 @@ def validate(
         ConfigError: a batch names a suite without a file in ``conf/expectations``.
     """
     suites = {name: load_suite(config, name) for name in batches}
-    context = gx_context(gx_dir(config))
-    results = tuple(
-        _run_suite(context, suites[name], batch_df, run_id) for name, batch_df in batches.items()
-    )
-    report = ValidationReport(
-        run_id=run_id,
-        success=all(r.success for r in results),
-        suites=results,
-        docs_path=_docs_url(context),
-    )
+    root = gx_dir(config)
+    root.mkdir(parents=True, exist_ok=True)
+    # One GX project folder serves every job on the machine: runs take turns writing it.
+    with (root / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        context = gx_context(root)
+        results = tuple(
+            _run_suite(context, suites[name], batch_df, run_id)
+            for name, batch_df in batches.items()
+        )
+        report = ValidationReport(
+            run_id=run_id,
+            success=all(r.success for r in results),
+            suites=results,
+            docs_path=_docs_url(context),
+        )
     validated_at = utcnow()
     rows = [
         {
