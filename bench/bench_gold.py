@@ -26,7 +26,6 @@ import os
 import shutil
 import sys
 import time
-from pathlib import Path
 
 from cryptography.fernet import Fernet
 
@@ -36,17 +35,8 @@ from aml.generate.increment import generate_increment
 from aml.gold import job as gold_job
 from aml.ingest import job as ingest_job
 from aml.silver import job as silver_job
-from aml.sources import db, loader
+from aml.sources import loader
 from aml.spark import build_session
-
-
-def _fresh_source(config, dataset: Path) -> None:
-    with db.connect(config, "postgres") as conn:
-        cur = conn.cursor()
-        for table in ("transactions", "accounts", "customers"):
-            cur.execute(f"TRUNCATE TABLE core.{table}")
-        conn.commit()
-    loader.load(config, "postgres", dataset=dataset)
 
 
 def _round(spark, config, full_refresh: bool) -> dict:
@@ -84,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     spark = build_session(config, "aml-bench-gold")
 
     print("loading PostgreSQL, ingesting, building silver ...", flush=True)
-    _fresh_source(config, dataset)
+    loader.load(config, "postgres", dataset=dataset, truncate=True)
     ingest_job.run(spark, config, None, "postgres")
     silver_job.run(spark, config)
     silver_rows = spark.read.format("delta").load(config.table_path("silver", "transactions"))

@@ -16,7 +16,7 @@ from aml.generate.generator import generate
 from aml.generate.increment import generate_increment
 from aml.ingest import job as ingest_job
 from aml.silver import job as silver_job
-from aml.sources import db, loader
+from aml.sources import loader
 
 HIT_KEY = ("rule_id", "transaction_id", "subject_token")
 LINEAGE = ("silver_version", "run_id", "evaluated_at", "status")
@@ -33,12 +33,7 @@ class GoldLake:
         cls, spark: SparkSession, config: Config, dataset: Path, rows: int, seed: int
     ) -> GoldLake:
         generate(dataset, rows=rows, seed=seed)
-        with db.connect(config, "postgres") as conn:
-            cur = conn.cursor()
-            for table in ("transactions", "accounts", "customers"):
-                cur.execute(f"TRUNCATE TABLE core.{table}")
-            conn.commit()
-        loader.load(config, "postgres", dataset=dataset)
+        loader.load(config, "postgres", dataset=dataset, truncate=True)
         lake = cls(spark, config, dataset)
         lake.refresh_silver()
         return lake

@@ -103,33 +103,37 @@ def run(spark: SparkSession, config: Config, full_refresh: bool = False) -> JobR
             return job_run
         # read by every rule and by the silver suite: one scan of the Delta files, not ten
         tx_df = spark.read.format("delta").option("versionAsOf", upto).load(silver_path).persist()
-        lineage = Lineage(upto, job_run.run_id, utcnow().replace(microsecond=0))
-        with job_run.phase("evaluate"):
-            if is_full:
-                changes = gold_changes.full(spark, tx_df, pack, lineage)
-                silver_df = tx_df
-            else:
-                feed_df = silver_changes(spark, silver_path, after, upto).localCheckpoint()
-                changes = gold_changes.scoped(
-                    spark, tx_df, feed_df, pack, lineage, hits_before, alerts_before
-                )
-                silver_df = feed_df.where(
-                    F.col("_change_type").isin("insert", "update_postimage")
-                ).drop("_change_type", "_commit_version", "_commit_timestamp")
-            staged = gold_publish.stage(spark, config, changes)
-        job_run.rows_read = silver_df.count()
-        with job_run.phase("validate"):
-            batches = validation_batches(silver_df, tx_df, staged, changes.post_hits_df)
-            gate(spark, config, job_run.run_id, JOB, batches)
-        failpoints.hit("before_gold_publish")
-        with job_run.phase("publish"):
-            versions = gold_publish.publish(spark, config, staged)
-        job_run.rows_written = staged.hits_df.count() + staged.alerts_df.count()
-        job_run.table_versions.update(versions)
-        failpoints.hit("after_gold_publish")
-        commit_watermark(spark, config, *PROGRESS, Watermark(str(upto), None), job_run.run_id, upto)
-        job_run.table_versions["silver.transactions"] = upto
-        tx_df.unpersist()
+        try:
+            lineage = Lineage(upto, job_run.run_id, utcnow().replace(microsecond=0))
+            with job_run.phase("evaluate"):
+                if is_full:
+                    changes = gold_changes.full(spark, tx_df, pack, lineage)
+                    silver_df = tx_df
+                else:
+                    feed_df = silver_changes(spark, silver_path, after, upto).localCheckpoint()
+                    changes = gold_changes.scoped(
+                        spark, tx_df, feed_df, pack, lineage, hits_before, alerts_before
+                    )
+                    silver_df = feed_df.where(
+                        F.col("_change_type").isin("insert", "update_postimage")
+                    ).drop("_change_type", "_commit_version", "_commit_timestamp")
+                staged = gold_publish.stage(spark, config, changes)
+            job_run.rows_read = silver_df.count()
+            with job_run.phase("validate"):
+                batches = validation_batches(silver_df, tx_df, staged, changes.post_hits_df)
+                gate(spark, config, job_run.run_id, JOB, batches)
+            failpoints.hit("before_gold_publish")
+            with job_run.phase("publish"):
+                versions = gold_publish.publish(spark, config, staged)
+            job_run.rows_written = staged.hits_df.count() + staged.alerts_df.count()
+            job_run.table_versions.update(versions)
+            failpoints.hit("after_gold_publish")
+            commit_watermark(
+                spark, config, *PROGRESS, Watermark(str(upto), None), job_run.run_id, upto
+            )
+            job_run.table_versions["silver.transactions"] = upto
+        finally:
+            tx_df.unpersist()
         log.info("gold: %s from silver version %d (%s)", versions, upto,
                  "full" if is_full else f"changes after {after}")  # fmt: skip
     return job_run
