@@ -41,11 +41,12 @@ def ensure_dataset(out: Path, rows: int, seed: int, increments: int) -> dict[str
     return manifest
 
 
-def _stage(ingest_run: Any, silver_run: Any, started: float) -> dict[str, Any]:
+def _stage(ingest_run: Any, silver_run: Any, gold_run: Any, started: float) -> dict[str, Any]:
     return {
         "bronze_rows_written": ingest_run.rows_written,
         "silver_rows_written": silver_run.rows_written,
         "quarantined": silver_run.rows_quarantined,
+        "gold_changes": gold_run.rows_written,
         "seconds": round(time.monotonic() - started, 1),
     }
 
@@ -63,6 +64,7 @@ def run(
     config: Config, rows: int, seed: int, increments: int, source: str | None, skip_services: bool
 ) -> dict[str, Any]:
     """Runs every stage that exists and returns the summary."""
+    from aml.gold import job as gold_job
     from aml.ingest import job as ingest_job
     from aml.ingest.reconcile import reconcile
     from aml.ingest.spec import load_table_specs
@@ -91,16 +93,17 @@ def run(
     summary["load_base"] = {r.table: r.rows for r in results}
     ensure_keys(config)
     spark = build_session(config, "aml-demo")
-    t = _step("ingest into bronze and build silver (initial)")
+    t = _step("ingest into bronze, build silver and gold (initial)")
     first = ingest_job.run(spark, config, None, source_name)
     silver_first = silver_job.run(spark, config)
-    summary["initial"] = _stage(first, silver_first, t)
+    summary["initial"] = _stage(first, silver_first, gold_job.run(spark, config), t)
     names = loader.list_increments(dataset)[:increments]
     if names:
-        t = _step(f"load increment(s) {', '.join(names)}, ingest and build silver again")
+        t = _step(f"load increment(s) {', '.join(names)}, ingest, build silver and gold again")
         loader.load(config, source_name, dataset=dataset, increments=names)
         nxt = ingest_job.run(spark, config, None, source_name)
-        summary["incremental"] = _stage(nxt, silver_job.run(spark, config), t)
+        silver_next = silver_job.run(spark, config)
+        summary["incremental"] = _stage(nxt, silver_next, gold_job.run(spark, config), t)
     _step("reconcile bronze with the source")
     specs = load_table_specs(config)
     checks = {name: reconcile(spark, config, source_name, spec) for name, spec in specs.items()}
@@ -114,6 +117,8 @@ def run(
             ("silver", "accounts"),
             ("silver", "customers"),
             ("quarantine", "transactions"),
+            ("gold", "suspicious_transactions"),
+            ("gold", "alerts"),
         )
     }
     summary["seconds"] = round(time.monotonic() - started, 1)
@@ -131,8 +136,8 @@ def print_summary(summary: dict[str, Any]) -> None:
             s = summary[key]
             print(
                 f"  {key:<11} bronze +{s['bronze_rows_written']:,} rows, silver "
-                f"+{s['silver_rows_written']:,} rows, {s['quarantined']:,} quarantined "
-                f"({s['seconds']} s)"
+                f"+{s['silver_rows_written']:,} rows, {s['quarantined']:,} quarantined, "
+                f"{s['gold_changes']:,} gold hit/alert changes ({s['seconds']} s)"
             )
     for name, b in summary["bronze"].items():
         state = "equals source" if b["equals_source"] else "DIFFERS FROM SOURCE"
