@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "aml.gold.evaluate",
     "aml.crypto.cli",
     "aml.pipeline",
+    "aml.notebooks.cli",
 )
 
 log = logging.getLogger("aml")
