@@ -27,9 +27,10 @@ COMMAND_MODULES = (
     "aml.ingest.reconcile",
     "aml.build",
     "aml.gold.evaluate",
+    "aml.stream.produce",
+    "aml.stream.job",
     "aml.crypto.cli",
     "aml.pipeline",
-    "aml.notebooks.cli",
 )
 
 log = logging.getLogger("aml")
@@ -54,7 +55,7 @@ def configure_logging(verbose: bool = False) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("py4j", "kafka", "urllib3"):
+    for noisy in ("py4j", "kafka", "urllib3", "great_expectations"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -17,7 +17,7 @@ import argparse
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -83,59 +83,79 @@ def validation_batches(
     }
 
 
-def run(spark: SparkSession, config: Config, full_refresh: bool = False) -> JobRun:
-    """Builds gold.suspicious_transactions and gold.alerts from silver.transactions."""
+def advance(
+    spark: SparkSession,
+    config: Config,
+    job_run: JobRun,
+    full_refresh: bool = False,
+    on_published: Callable[[gold_publish.Staged], None] | None = None,
+    docs: str = "always",
+) -> bool:
+    """Brings gold up to the newest silver version; returns whether anything was evaluated.
+
+    The whole gold step, shared by the batch job (one call per run) and the streaming job (one
+    call per micro-batch, after its silver commit). ``on_published`` runs after the publish and
+    before the consumed version moves (the streaming job sends the changed alerts to Kafka
+    there), so a crash in it or before it repeats the step, never skips it. ``docs`` is the
+    gate's Data Docs policy (:func:`aml.gold.validate.validate`).
+    """
     from aml.gold.validate import gate
 
+    pack = rulepack.load(config)
+    silver_path = config.table_path("silver", "transactions")
+    if not delta_io.exists(spark, silver_path):
+        raise ConfigError("silver.transactions does not exist yet: run `aml build silver`")
+    upto = delta_io.current_version(spark, silver_path)
+    hits_before = gold_publish.published(spark, config, "suspicious_transactions")
+    alerts_before = gold_publish.published(spark, config, "alerts")
+    after = None if full_refresh else _consumed(spark, config)
+    is_full = after is None or hits_before is None or alerts_before is None
+    if not is_full and after >= upto:
+        log.info("gold: silver unchanged since version %d", upto)
+        return False
+    # read by every rule and by the silver suite: one scan of the Delta files, not ten
+    tx_df = spark.read.format("delta").option("versionAsOf", upto).load(silver_path).persist()
+    try:
+        lineage = Lineage(upto, job_run.run_id, utcnow().replace(microsecond=0))
+        with job_run.phase("evaluate"):
+            if is_full:
+                changes = gold_changes.full(spark, tx_df, pack, lineage)
+                silver_df = tx_df
+            else:
+                feed_df = silver_changes(spark, silver_path, after, upto).localCheckpoint()
+                changes = gold_changes.scoped(
+                    spark, tx_df, feed_df, pack, lineage, hits_before, alerts_before
+                )
+                silver_df = feed_df.where(
+                    F.col("_change_type").isin("insert", "update_postimage")
+                ).drop("_change_type", "_commit_version", "_commit_timestamp")
+            staged = gold_publish.stage(spark, config, changes)
+        job_run.rows_read += silver_df.count()
+        with job_run.phase("validate"):
+            batches = validation_batches(silver_df, tx_df, staged, changes.post_hits_df)
+            gate(spark, config, job_run.run_id, JOB, batches, docs)
+        failpoints.hit("before_gold_publish")
+        with job_run.phase("publish"):
+            versions = gold_publish.publish(spark, config, staged)
+        job_run.rows_written += staged.hits_df.count() + staged.alerts_df.count()
+        job_run.table_versions.update(versions)
+        failpoints.hit("after_gold_publish")
+        if on_published is not None:
+            on_published(staged)
+        commit_watermark(spark, config, *PROGRESS, Watermark(str(upto), None), job_run.run_id, upto)
+        job_run.table_versions["silver.transactions"] = upto
+    finally:
+        tx_df.unpersist()
+    log.info("gold: %s from silver version %d (%s)", versions, upto,
+             "full" if is_full else f"changes after {after}")  # fmt: skip
+    return True
+
+
+def run(spark: SparkSession, config: Config, full_refresh: bool = False) -> JobRun:
+    """Builds gold.suspicious_transactions and gold.alerts from silver.transactions."""
     args = {"full_refresh": full_refresh, "env": config.name}
     with recorded_run(spark, config, JOB, args) as job_run:
-        pack = rulepack.load(config)
-        silver_path = config.table_path("silver", "transactions")
-        if not delta_io.exists(spark, silver_path):
-            raise ConfigError("silver.transactions does not exist yet: run `aml build silver`")
-        upto = delta_io.current_version(spark, silver_path)
-        hits_before = gold_publish.published(spark, config, "suspicious_transactions")
-        alerts_before = gold_publish.published(spark, config, "alerts")
-        after = None if full_refresh else _consumed(spark, config)
-        is_full = after is None or hits_before is None or alerts_before is None
-        if not is_full and after >= upto:
-            log.info("gold: silver unchanged since version %d", upto)
-            return job_run
-        # read by every rule and by the silver suite: one scan of the Delta files, not ten
-        tx_df = spark.read.format("delta").option("versionAsOf", upto).load(silver_path).persist()
-        try:
-            lineage = Lineage(upto, job_run.run_id, utcnow().replace(microsecond=0))
-            with job_run.phase("evaluate"):
-                if is_full:
-                    changes = gold_changes.full(spark, tx_df, pack, lineage)
-                    silver_df = tx_df
-                else:
-                    feed_df = silver_changes(spark, silver_path, after, upto).localCheckpoint()
-                    changes = gold_changes.scoped(
-                        spark, tx_df, feed_df, pack, lineage, hits_before, alerts_before
-                    )
-                    silver_df = feed_df.where(
-                        F.col("_change_type").isin("insert", "update_postimage")
-                    ).drop("_change_type", "_commit_version", "_commit_timestamp")
-                staged = gold_publish.stage(spark, config, changes)
-            job_run.rows_read = silver_df.count()
-            with job_run.phase("validate"):
-                batches = validation_batches(silver_df, tx_df, staged, changes.post_hits_df)
-                gate(spark, config, job_run.run_id, JOB, batches)
-            failpoints.hit("before_gold_publish")
-            with job_run.phase("publish"):
-                versions = gold_publish.publish(spark, config, staged)
-            job_run.rows_written = staged.hits_df.count() + staged.alerts_df.count()
-            job_run.table_versions.update(versions)
-            failpoints.hit("after_gold_publish")
-            commit_watermark(
-                spark, config, *PROGRESS, Watermark(str(upto), None), job_run.run_id, upto
-            )
-            job_run.table_versions["silver.transactions"] = upto
-        finally:
-            tx_df.unpersist()
-        log.info("gold: %s from silver version %d (%s)", versions, upto,
-                 "full" if is_full else f"changes after {after}")  # fmt: skip
+        advance(spark, config, job_run, full_refresh)
     return job_run
 
 

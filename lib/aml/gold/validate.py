@@ -112,11 +112,15 @@ def _docs_url(context: AbstractDataContext, resource: Any = None) -> str | None:
 
 
 def _run_suite(
-    context: AbstractDataContext, suite: SuiteSpec, batch_df: DataFrame, run_id: str
+    context: AbstractDataContext,
+    suite: SuiteSpec,
+    batch_df: DataFrame,
+    run_id: str,
+    update_docs: bool = True,
 ) -> SuiteResult:
     from great_expectations.core.run_identifier import RunIdentifier
 
-    checkpoint = registered_checkpoint(context, suite, RESULT_FORMAT)
+    checkpoint = registered_checkpoint(context, suite, RESULT_FORMAT, update_docs)
     result = checkpoint.run(
         batch_parameters={"dataframe": with_derived(batch_df, suite)},
         run_id=RunIdentifier(run_name=run_id),
@@ -150,6 +154,7 @@ def validate(
     run_id: str,
     job: str,
     batches: Mapping[str, DataFrame],
+    docs: str = "always",
 ) -> ValidationReport:
     """Runs every suite on its batch, updates the Data Docs and records one ops row per suite.
 
@@ -161,6 +166,9 @@ def validate(
         job: the job name recorded with the results.
         batches: suite name -> DataFrame to judge (pass cached DataFrames to avoid re-reading
             them; a suite is one pass over its batch).
+        docs: ``always`` updates the Data Docs after each suite; ``on_failure`` rebuilds them
+            only when a suite failed (the streaming job's choice: once per micro-batch, the
+            rebuild would cost more than the validation).
 
     Returns:
         The report; it does not raise on failed expectations (that is :func:`gate`'s job).
@@ -176,9 +184,11 @@ def validate(
         fcntl.flock(lock, fcntl.LOCK_EX)
         context = gx_context(root)
         results = tuple(
-            _run_suite(context, suites[name], batch_df, run_id)
+            _run_suite(context, suites[name], batch_df, run_id, docs == "always")
             for name, batch_df in batches.items()
         )
+        if docs != "always" and not all(r.success for r in results):
+            context.build_data_docs(site_names=[DOCS_SITE])
         report = ValidationReport(
             run_id=run_id,
             success=all(r.success for r in results),
@@ -212,6 +222,7 @@ def gate(
     run_id: str,
     job: str,
     batches: Mapping[str, DataFrame],
+    docs: str = "always",
 ) -> ValidationReport:
     """:func:`validate`, then refuse to publish on any failure.
 
@@ -219,7 +230,7 @@ def gate(
         ValidationFailed: at least one expectation failed; one error line per failure is logged
             first, with the number of offending rows where GX counted them (never their values).
     """
-    report = validate(spark, config, run_id, job, batches)
+    report = validate(spark, config, run_id, job, batches, docs)
     for suite in report.suites:
         for label in suite.failed:
             count = (suite.unexpected or {}).get(label)

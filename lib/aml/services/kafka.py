@@ -211,6 +211,10 @@ class KafkaService(Service):
             admin.close()
 
     def _provision(self) -> None:
+        self.ensure_topics()
+
+    def ensure_topics(self) -> None:
+        """Creates the environment's topics that the broker lacks (a test's own topics too)."""
         from kafka.admin import NewTopic
         from kafka.errors import TopicAlreadyExistsError
 

@@ -51,6 +51,17 @@ def load_checks(config: Config, table: str = "transactions") -> CheckSuite:
     return CheckSuite(table, int(data["version"]), int(data["max_field_length"]), checks)
 
 
+def combine(suites: list[CheckSuite]) -> CheckSuite:
+    """Several suites judged as one, in order (the first failing code is ``reason_code``).
+
+    The last suite names the table and gives the version and field length: the streaming job
+    puts the envelope checks of its messages before the transaction checks.
+    """
+    last = suites[-1]
+    checks = tuple(c for suite in suites for c in suite.checks)
+    return CheckSuite(last.table, last.version, last.max_field_length, checks)
+
+
 def _failing(checks: list[Check]) -> Column:
     """Array of the codes of ``checks`` whose predicate is TRUE (NULL counts as passing)."""
     flagged = [F.when(F.coalesce(F.expr(c.predicate), F.lit(False)), F.lit(c.code)) for c in checks]

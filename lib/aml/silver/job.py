@@ -13,7 +13,8 @@ import argparse
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -23,17 +24,12 @@ from aml.config import Config, ConfigError, load_config
 from aml.crypto.keys import load_keyring
 from aml.ops import JobRun, Watermark, commit_watermark, read_watermark, recorded_run, utcnow
 from aml.silver import parties, transactions
-from aml.silver.checks import load_checks
+from aml.silver.checks import combine, load_checks
 from aml.silver.conform import with_text_fields
 
 log = logging.getLogger(__name__)
 JOB = "build_silver"
 PROGRESS_SOURCE = "bronze"
-
-
-def _consumed(spark: SparkSession, config: Config, table: str) -> int | None:
-    mark = read_watermark(spark, config, PROGRESS_SOURCE, f"silver.{table}")
-    return int(mark.value) if mark else None
 
 
 def _write(
@@ -52,33 +48,73 @@ def _write(
     return delta_io.current_version(spark, path)
 
 
+@dataclass(frozen=True)
+class TransactionFeed:
+    """A bronze table that feeds silver.transactions, and how its rows become silver input.
+
+    Attributes:
+        bronze_table: the bronze table whose change feed is read.
+        progress: ``(source, table)`` of the consumed bronze version in ``ops.watermarks``.
+        to_raw: bronze change rows -> the silver input contract (text fields, ``updated_at``,
+            ``_source``, ``_source_ref``).
+        checks: the check files (``conf/checks/<name>.toml``) judging the rows, in order.
+    """
+
+    bronze_table: str
+    progress: tuple[str, str]
+    to_raw: Callable[[DataFrame], DataFrame]
+    checks: tuple[str, ...] = ("transactions",)
+
+
+def _jdbc_raw(changes_df: DataFrame) -> DataFrame:
+    return with_text_fields(changes_df).withColumn(
+        "_source_ref",
+        F.concat(F.lit("bronze.transactions@v"), F.col("_commit_version").cast("string")),
+    )
+
+
+JDBC_FEED = TransactionFeed("transactions", (PROGRESS_SOURCE, "silver.transactions"), _jdbc_raw)
+
+
 def _changes(
-    spark: SparkSession, config: Config, table: str, full_refresh: bool
+    spark: SparkSession,
+    config: Config,
+    bronze_table: str,
+    progress: tuple[str, str],
+    full_refresh: bool,
 ) -> tuple[DataFrame | None, int | None, int]:
     """(changed bronze rows, version consumed before, newest bronze version) of a table."""
-    bronze_path = config.table_path("bronze", table)
+    bronze_path = config.table_path("bronze", bronze_table)
     if not delta_io.exists(spark, bronze_path):
-        raise ConfigError(f"bronze.{table} does not exist yet: run `aml ingest` first")
+        raise ConfigError(f"bronze.{bronze_table} does not exist yet: run `aml ingest` first")
     upto = delta_io.current_version(spark, bronze_path)
-    after = None if full_refresh else _consumed(spark, config, table)
+    mark = None if full_refresh else read_watermark(spark, config, *progress)
+    after = int(mark.value) if mark else None
     if after is not None and after >= upto:
         return None, after, upto
     return delta_io.changes_between(spark, bronze_path, after, upto), after, upto
 
 
 def _record_progress(
-    spark: SparkSession, config: Config, run: JobRun, table: str, upto: int, version: int
+    spark: SparkSession,
+    config: Config,
+    run: JobRun,
+    progress: tuple[str, str],
+    upto: int,
+    version: int,
 ) -> None:
-    failpoints.hit(f"before_silver_progress_{table}")
+    table = progress[1]
+    failpoints.hit(f"before_silver_progress_{table.removeprefix('silver.')}")
     mark = Watermark(str(upto), None)
-    commit_watermark(spark, config, PROGRESS_SOURCE, f"silver.{table}", mark, run.run_id, version)
-    run.table_versions[f"silver.{table}"] = version
+    commit_watermark(spark, config, *progress, mark, run.run_id, version)
+    run.table_versions[table] = version
 
 
 def build_party_table(
     spark: SparkSession, config: Config, run: JobRun, ctx, table: str, full_refresh: bool
 ) -> None:
-    changes_df, _, upto = _changes(spark, config, table, full_refresh)
+    progress = (PROGRESS_SOURCE, f"silver.{table}")
+    changes_df, _, upto = _changes(spark, config, table, progress, full_refresh)
     if changes_df is None:
         log.info("silver.%s: bronze unchanged since version %d", table, upto)
         return
@@ -91,24 +127,28 @@ def build_party_table(
     no_deletes = built_df.select(key).limit(0)
     version = _write(spark, path, built_df, key, no_deletes, full_refresh)
     run.rows_written += delta_io.rows_written(delta_io.last_commit(spark, path)[1])
-    _record_progress(spark, config, run, table, upto, version)
+    _record_progress(spark, config, run, progress, upto, version)
 
 
 def build_transactions(
-    spark: SparkSession, config: Config, run: JobRun, ctx, full_refresh: bool
-) -> None:
-    changes_df, _, upto = _changes(spark, config, "transactions", full_refresh)
+    spark: SparkSession,
+    config: Config,
+    run: JobRun,
+    ctx: transactions.SilverContext,
+    full_refresh: bool,
+    feed: TransactionFeed = JDBC_FEED,
+) -> bool:
+    """Builds silver.transactions and quarantine from ``feed``'s new bronze rows; returns
+    whether there was anything to build."""
+    changes_df, _, upto = _changes(spark, config, feed.bronze_table, feed.progress, full_refresh)
     if changes_df is None:
-        log.info("silver.transactions: bronze unchanged since version %d", upto)
-        return
-    raw_df = (
-        with_text_fields(changes_df)
-        .withColumn(
-            "_source_ref",
-            F.concat(F.lit("bronze.transactions@v"), F.col("_commit_version").cast("string")),
-        )
-        .persist()
-    )
+        log.info("silver.transactions: bronze.%s unchanged since version %d",
+                 feed.bronze_table, upto)  # fmt: skip
+        return False
+    if feed.checks != ("transactions",):
+        suite = combine([load_checks(config, name) for name in feed.checks])
+        ctx = replace(ctx, suite=suite)
+    raw_df = feed.to_raw(changes_df).persist()
     run.rows_read += raw_df.count()
     accounts_df = _optional(spark, config.table_path("silver", "accounts"))
     customers_df = _optional(spark, config.table_path("silver", "customers"))
@@ -123,8 +163,9 @@ def build_transactions(
     q_version = _write(spark, q_path, quarantine_df, "quarantine_key", good_ids, full_refresh)
     run.rows_quarantined += delta_io.rows_written(delta_io.last_commit(spark, q_path)[1])
     run.table_versions["quarantine.transactions"] = q_version
-    _record_progress(spark, config, run, "transactions", upto, version)
+    _record_progress(spark, config, run, feed.progress, upto, version)
     raw_df.unpersist()
+    return True
 
 
 def _optional(spark: SparkSession, path: str) -> DataFrame | None:

@@ -93,14 +93,27 @@ QUARANTINE_COLUMNS = (
 )  # fmt: skip
 
 
-def quarantine_key(token_key: bytes) -> Column:
-    """Key of a quarantined row: its id when it has a valid one, else a keyed HMAC of the whole
-    raw record (so rows with no usable id stay distinct, and nobody without the key can confirm a
-    guessed record from the key; the raw id text itself may hold anything, so it is not used)."""
-    return F.coalesce(
-        F.col("tx_id").cast("string"),
-        F.concat(F.lit("row:"), token(F.col("record"), token_key)),
-    )
+EVENT_KEY = "_event_key"
+RAW_RECORD = "_raw_record"
+
+
+def quarantine_key(token_key: bytes, has_event_key: bool = False) -> Column:
+    """Key of a quarantined row: its id when it has a valid one; else the event's own key when
+    the input has one (``_event_key``: a Kafka topic/partition/offset, so every bad message
+    stays one row, even two identical ones); else a keyed HMAC of the whole raw record (rows
+    with no usable id stay distinct, and nobody without the key can confirm a guessed record
+    from the key; the raw id text itself may hold anything, so it is not used)."""
+    fallback = F.concat(F.lit("row:"), token(F.col("record"), token_key))
+    if has_event_key:
+        fallback = F.coalesce(F.col(EVENT_KEY), fallback)
+    return F.coalesce(F.col("tx_id").cast("string"), fallback)
+
+
+def raw_record(raw_df: DataFrame) -> Column:
+    """What a quarantined row keeps (encrypted) of its input: the raw message when the input
+    carries one (``_raw_record``: a Kafka value that may not even be JSON), else the fields."""
+    fields = F.to_json(F.struct(*RAW_FIELDS))
+    return F.coalesce(F.col(RAW_RECORD), fields) if RAW_RECORD in raw_df.columns else fields
 
 
 def build(
@@ -112,7 +125,8 @@ def build(
     """Raw text transactions -> (silver rows, quarantine rows); each input id lands in one.
 
     ``raw_df`` has the text fields of ``conform.RAW_FIELDS``, ``updated_at`` (TIMESTAMP),
-    ``_source`` and ``_source_ref`` (where the row came from: a bronze version, a Kafka offset).
+    ``_source`` and ``_source_ref`` (where the row came from: a bronze version, a Kafka offset);
+    optionally ``_event_key`` and ``_raw_record`` (see :func:`quarantine_key`, :func:`raw_record`).
     """
     lineage = {
         "_reference_version": F.lit(ctx.ref.version),
@@ -122,7 +136,7 @@ def build(
     parsed_df = (
         raw_df.transform(with_duplicates_resolved)
         .transform(lambda d: with_parsed(d, ctx.ref, ctx.suite.max_field_length, ctx.processed_at))
-        .withColumn("record", F.to_json(F.struct(*RAW_FIELDS)))
+        .withColumn("record", raw_record(raw_df))
     )
     good_df, bad_df = split_by_checks(parsed_df, ctx.suite)
     silver_df = (
@@ -142,7 +156,9 @@ def build(
     quarantine_df = (
         bad_df.withColumns(
             {
-                "quarantine_key": quarantine_key(ctx.keyring.token_key),
+                "quarantine_key": quarantine_key(
+                    ctx.keyring.token_key, EVENT_KEY in raw_df.columns
+                ),
                 "transaction_id": F.col("tx_id"),
                 **lineage,
             }

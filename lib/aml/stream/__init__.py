@@ -1,0 +1,1 @@
+"""Streaming: the Kafka event contract, the producer, and the always-on streaming job."""
