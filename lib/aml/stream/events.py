@@ -79,24 +79,35 @@ def raw_builder(max_message_bytes: int) -> Callable[[DataFrame], DataFrame]:
     return lambda events_df: to_raw(events_df, max_message_bytes)
 
 
-def event_ref(df: DataFrame) -> F.Column:
+def event_ref() -> F.Column:
+    """``topic/partition/offset``: where a message sits, its identity in silver lineage."""
     return F.concat_ws(
         "/", "topic", F.col("partition").cast("string"), F.col("offset").cast("string")
     )
+
+
+def raw_text(value: F.Column, is_oversize: F.Column) -> F.Column:
+    """The message as text for the quarantined record: UTF-8 as it is, other bytes as
+    ``base64:...`` (never an invalid string), nothing for an oversize message (bronze has it)."""
+    text = value.cast("string")
+    readable = F.when(F.is_valid_utf8(text), text).otherwise(
+        F.concat(F.lit("base64:"), F.base64(value))
+    )
+    return F.when(~is_oversize & value.isNotNull(), readable)
 
 
 def to_raw(events_df: DataFrame, max_message_bytes: int) -> DataFrame:
     """Events as silver input: text fields from the JSON, ``updated_at`` = the Kafka timestamp
     (a later message about the same id wins), the offset as ``_source_ref`` and as the
     quarantine key of a message without a usable id, the raw text as the quarantined record."""
-    ref = event_ref(events_df)
+    ref = event_ref()
     return with_envelope(events_df, max_message_bytes).withColumns(
         {
             "updated_at": F.col("kafka_timestamp"),
             "_source": F.concat(F.lit("kafka:"), F.col("topic")),
             "_source_ref": ref,
             EVENT_KEY: F.concat(F.lit("kafka:"), ref),
-            RAW_RECORD: F.when(~F.col("is_oversize_message"), F.col("value").cast("string")),
+            RAW_RECORD: raw_text(F.col("value"), F.col("is_oversize_message")),
         }
     )
 
