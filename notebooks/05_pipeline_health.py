@@ -47,7 +47,8 @@ if progress is None:
 else:
     progress_table, progress_rows = progress
     display(progress_table.tail(50))
-    display(plots.over_time(progress_rows, "time", "rows", "metric", "Stream progress (rows)"))
+    title = "Stream progress (rows per batch)"
+    display(plots.over_time(progress_rows, "time", "rows", "metric", title))
 
 # COMMAND ----------
 

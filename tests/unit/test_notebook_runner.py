@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,17 @@ def test_a_failing_cell_stops_the_notebook_and_is_reported(tmp_path, code, error
     run = run_notebook(None, path, {}, tmp_path / "images")
     assert not run.ok and len(run.cells) == 1
     assert error in run.cells[0].error and "cell error" in run.cells[0].html
+
+
+def test_cli_parses_notebooks_run_and_cases_set():
+    from aml.cli import build_parser
+    from aml.notebooks.cli import widget_pair
+
+    args = build_parser().parse_args(
+        ["notebooks", "run", "--only", "03", "--widget", "reason=case 42", "--widget", "a="]
+    )
+    assert args.only == ["03"] and dict(args.widget) == {"reason": "case 42", "a": ""}
+    args = build_parser().parse_args(["cases", "set", "abc", "closed", "--reason", "SAR filed"])
+    assert (args.alert_id, args.status, args.reason) == ("abc", "CLOSED", "SAR filed")
+    with pytest.raises(argparse.ArgumentTypeError, match="NAME=VALUE"):
+        widget_pair("reason")

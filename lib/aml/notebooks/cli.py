@@ -16,15 +16,12 @@ log = logging.getLogger(__name__)
 EXIT_REFUSED = 3
 
 
-def parse_widgets(pairs: list[str]) -> dict[str, str]:
-    """``["k=v", ...]`` -> dict; a pair without ``=`` is an error, not a silent empty value."""
-    widgets = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
-            raise argparse.ArgumentTypeError(f"--widget expects NAME=VALUE, got {pair!r}")
-        widgets[name.strip()] = value
-    return widgets
+def widget_pair(text: str) -> tuple[str, str]:
+    """``NAME=VALUE`` -> (name, value); without ``=`` it is a usage error, not an empty value."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name.strip(), value
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -32,7 +29,7 @@ def _run(args: argparse.Namespace) -> int:
     from aml.spark import build_session
 
     config = load_config(args.env)
-    widgets = parse_widgets(args.widget)
+    widgets = dict(args.widget)
     if args.env:
         widgets.setdefault("env", args.env)
     notebooks = report.discover(args.notebooks_dir or report.NOTEBOOKS_DIR, args.only)
@@ -73,12 +70,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run = actions.add_parser(
         "run", help="run the notebooks locally and write an HTML report with the plots"
     )
-    run.add_argument("--only", action="append", default=[], metavar="NAME",
-                     help="a notebook (01 or 01_overview); repeatable")  # fmt: skip
-    run.add_argument("--out", type=Path, default=None,
-                     help="report folder (default: <run_dir>/notebooks)")  # fmt: skip
-    run.add_argument("--widget", action="append", default=[], metavar="NAME=VALUE",
-                     help="a widget value, e.g. lake=/tmp/lake; repeatable")  # fmt: skip
+    run.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a notebook (01 or 01_overview); repeatable",
+    )
+    run.add_argument(
+        "--out", type=Path, default=None, help="report folder (default: <run_dir>/notebooks)"
+    )
+    run.add_argument(
+        "--widget",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        type=widget_pair,
+        help="a widget value, e.g. lake=/tmp/lake; repeatable",
+    )
     run.add_argument("--notebooks-dir", type=Path, default=None, help=argparse.SUPPRESS)
     run.set_defaults(func=_run)
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from pyspark.sql import SparkSession
 
-TIME_COLUMNS = ("timestamp", "batch_timestamp", "recorded_at", "updated_at", "at", "ended_at")
+TIME_COLUMNS = ("timestamp", "started_at", "batch_timestamp", "recorded_at", "updated_at", "at")
 
 
 def _read(spark: SparkSession, config: Config, table: str):
@@ -111,8 +111,8 @@ def validation_summary(results: pd.DataFrame) -> pd.DataFrame:
 def stream_progress(
     spark: SparkSession, config: Config
 ) -> tuple[pd.DataFrame, pd.DataFrame] | None:
-    """(the newest 500 progress rows, their row counts in long form ``time, metric, rows``),
-    or None when no stream has recorded progress."""
+    """(the newest 500 progress rows, their row counts per batch in long form ``time, metric,
+    rows``), or None when no stream has recorded progress."""
     progress_df = _read(spark, config, "stream_progress")
     if progress_df is None:
         return None
@@ -121,7 +121,7 @@ def stream_progress(
     counts = [
         name
         for name, kind in progress_df.dtypes
-        if kind in numeric and "row" in name.lower() and name != time_col
+        if kind in numeric and name.lower().endswith("rows") and name != time_col
     ]
     if time_col:
         progress_df = progress_df.orderBy(progress_df[time_col].desc()).limit(500)
@@ -131,5 +131,8 @@ def stream_progress(
     if not time_col or not counts:
         return table, pd.DataFrame(columns=["time", "metric", "rows"])
     table = table.sort_values(time_col)
-    long = table.melt(id_vars=[time_col], value_vars=counts, var_name="metric", value_name="rows")
-    return table, long.rename(columns={time_col: "time"})
+    long = pd.concat(  # built by hand: melt refuses a count column that is itself "rows"
+        pd.DataFrame({"time": table[time_col], "metric": name, "rows": table[name]})
+        for name in counts
+    )
+    return table, long

@@ -46,6 +46,8 @@ def table_status(spark: SparkSession, config: Config) -> pd.DataFrame:
 def freshness_by_layer(status_df: pd.DataFrame) -> pd.DataFrame:
     """Per layer: tables present, total rows and the newest commit."""
     present = status_df[status_df["exists"]]
+    if present.empty:
+        return present
     return (
         present.groupby("layer", sort=False)
         .agg(

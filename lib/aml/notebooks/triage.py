@@ -53,7 +53,11 @@ def queue(spark: SparkSession, config: Config, include_closed: bool = False) -> 
 def pick_alert(spark: SparkSession, config: Config, alert_id: str = "") -> str:
     """``alert_id`` when given, else the top of the queue, preferring a subject who is one of
     the bank's customers (their details are what an investigator opens the case for)."""
+    from pyspark.sql import functions as F
+
     if alert_id:
+        if spark.table("gold_alerts").where(F.col("alert_id") == alert_id).limit(1).count() == 0:
+            raise cases.UnknownAlert(f"no alert {alert_id!r} in gold.alerts")
         return alert_id
     queue_df = queue(spark, config)
     accounts_df = read_table(spark, config, "silver", "accounts")
