@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "aml.stream.job",
     "aml.crypto.cli",
     "aml.pipeline",
+    "aml.notebooks.cli",
 )
 
 log = logging.getLogger("aml")
