@@ -133,7 +133,14 @@ def advance(
         job_run.rows_read += silver_df.count()
         with job_run.phase("validate"):
             batches = validation_batches(silver_df, tx_df, staged, changes.post_hits_df)
-            gate(spark, config, job_run.run_id, JOB, batches, docs)
+            # each expectation is a pass over its batch: read the staged tables once, not per
+            # expectation (silver is cached already)
+            cached = [df.persist() for name, df in batches.items() if name.startswith("gold_")]
+            try:
+                gate(spark, config, job_run.run_id, JOB, batches, docs)
+            finally:
+                for df in cached:
+                    df.unpersist()
         failpoints.hit("before_gold_publish")
         with job_run.phase("publish"):
             versions = gold_publish.publish(spark, config, staged)

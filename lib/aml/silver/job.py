@@ -137,9 +137,12 @@ def build_transactions(
     ctx: transactions.SilverContext,
     full_refresh: bool,
     feed: TransactionFeed = JDBC_FEED,
+    overwrite: bool | None = None,
 ) -> bool:
-    """Builds silver.transactions and quarantine from ``feed``'s new bronze rows; returns
-    whether there was anything to build."""
+    """Builds silver.transactions and quarantine from ``feed``'s new bronze rows (all of them
+    with ``full_refresh``, replacing the tables unless ``overwrite`` is False); returns whether
+    there was anything to build."""
+    overwrite = full_refresh if overwrite is None else overwrite
     changes_df, _, upto = _changes(spark, config, feed.bronze_table, feed.progress, full_refresh)
     if changes_df is None:
         log.info("silver.transactions: bronze.%s unchanged since version %d",
@@ -157,10 +160,10 @@ def build_transactions(
     q_path = config.table_path("quarantine", "transactions")
     good_ids = silver_df.select(F.col("transaction_id").cast("string").alias("quarantine_key"))
     bad_ids = quarantine_df.where("transaction_id IS NOT NULL").select("transaction_id")
-    version = _write(spark, silver_path, silver_df, "transaction_id", bad_ids, full_refresh)
+    version = _write(spark, silver_path, silver_df, "transaction_id", bad_ids, overwrite)
     run.rows_written += delta_io.rows_written(delta_io.last_commit(spark, silver_path)[1])
     failpoints.hit("after_silver_commit")
-    q_version = _write(spark, q_path, quarantine_df, "quarantine_key", good_ids, full_refresh)
+    q_version = _write(spark, q_path, quarantine_df, "quarantine_key", good_ids, overwrite)
     run.rows_quarantined += delta_io.rows_written(delta_io.last_commit(spark, q_path)[1])
     run.table_versions["quarantine.transactions"] = q_version
     _record_progress(spark, config, run, feed.progress, upto, version)
@@ -189,11 +192,38 @@ def run(
     args = {"full_refresh": full_refresh, "env": config.name}
     with recorded_run(spark, config, JOB, args) as job_run:
         ctx = context(config, encrypt)
-        for table in ("customers", "accounts"):
-            if delta_io.exists(spark, config.table_path("bronze", table)):
-                build_party_table(spark, config, job_run, ctx, table, full_refresh)
-        build_transactions(spark, config, job_run, ctx, full_refresh)
+        parties = [
+            t for t in ("customers", "accounts")
+            if delta_io.exists(spark, config.table_path("bronze", t))
+        ]  # fmt: skip
+        for table in parties:
+            build_party_table(spark, config, job_run, ctx, table, full_refresh)
+        feeds = transaction_feeds(spark, config)
+        if not feeds and not parties:
+            raise ConfigError("bronze is empty: run `aml ingest` (or `aml stream`) first")
+        if not feeds:
+            log.warning("silver.transactions: no transactions in bronze yet")
+        for n, feed in enumerate(feeds):
+            # a full refresh replaces silver once, with the first feed; the others merge into it
+            overwrite = full_refresh and n == 0
+            build_transactions(spark, config, job_run, ctx, full_refresh, feed, overwrite)
     return job_run
+
+
+def transaction_feeds(spark: SparkSession, config: Config) -> list[TransactionFeed]:
+    """The feeds of silver.transactions whose bronze table exists: JDBC ingestion's
+    ``bronze.transactions`` and the streaming job's ``bronze.transaction_events`` (a batch run
+    catches up on events the streaming job has landed but not yet built, e.g. while it is down).
+    """
+    from aml.stream.batch import events_feed
+    from aml.stream.job import settings as stream_settings
+
+    stream = events_feed(int(stream_settings(config)["max_message_bytes"]))
+    return [
+        feed
+        for feed in (JDBC_FEED, stream)
+        if delta_io.exists(spark, config.table_path("bronze", feed.bronze_table))
+    ]
 
 
 def execute(args: argparse.Namespace) -> int:
