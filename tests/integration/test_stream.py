@@ -5,6 +5,8 @@ independent client) both feeds the topic and reads the alerts back."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -16,7 +18,7 @@ from aml.config import Config
 from aml.generate.generator import generate
 from aml.stream import job as stream_job
 from aml.stream.contract import encode
-from aml.stream.produce import dataset_rows, make_producer, produce
+from aml.stream.produce import dataset_rows, make_producer, produce, synthetic_rows
 
 MAX_BYTES = 4096
 GOOD = {
@@ -158,3 +160,35 @@ def test_a_replay_with_nothing_new_changes_no_table(spark, streamed) -> None:
     stream_job.run(spark, env.config, available_now=True)
     after = {t: delta_io.current_version(spark, env.config.table_path(*t)) for t in tables}
     assert after == before
+
+
+def test_live_events_are_built_while_the_job_runs_and_a_stop_is_clean(spark, streamed) -> None:
+    """Events stamped "now" and produced while the job runs reach silver (they are not judged
+    against the time the job started), and a stop request ends the job without an error."""
+    env, _ = streamed
+    first_id = 5_000_000
+    stop, result = threading.Event(), {}
+    job = threading.Thread(
+        target=lambda: result.update(
+            stream_job.run(spark, env.config, trigger="1 second", stop=stop)
+        )
+    )
+    job.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not spark.streams.active and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(5)
+        produce(env.config, synthetic_rows(first_id, seed=2), rate=0, limit=200)
+        new_ids = F.col("transaction_id").between(first_id, first_id + 199)
+        silver_df = _table(spark, env, "silver", "transactions")
+        deadline = time.monotonic() + 300
+        while silver_df.where(new_ids).count() < 200 and time.monotonic() < deadline:
+            time.sleep(5)
+            silver_df = _table(spark, env, "silver", "transactions")
+    finally:
+        stop.set()
+        job.join(timeout=600)
+    assert not job.is_alive() and result["events"] == 200
+    assert silver_df.where(new_ids).count() == 200
+    assert _table(spark, env, "quarantine", "transactions").where(new_ids).count() == 0

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -106,7 +106,9 @@ class MicroBatchProcessor:
         silver_before, quarantined_before = run.rows_written, run.rows_quarantined
         self.publisher.sent, self.publisher.sent_ids = 0, []
         feed = events_feed(self.max_message_bytes)
-        built = silver_job.build_transactions(self.spark, self.config, run, self.ctx, False, feed)
+        # "now" for this batch: the FUTURE_TIMESTAMP check and the rows' _processed_at
+        ctx = replace(self.ctx, processed_at=started_at.replace(microsecond=0))
+        built = silver_job.build_transactions(self.spark, self.config, run, ctx, False, feed)
         silver_rows = run.rows_written - silver_before
         if not built:
             log.info("batch %d: silver had consumed these events already (a replay)", batch_id)
