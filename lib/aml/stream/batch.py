@@ -98,6 +98,11 @@ class MicroBatchProcessor:
         bronze_df = events.from_kafka(batch_df, batch_id, started_at).persist()
         try:
             n_events = bronze_df.count()
+            if n_events == 0:
+                # Spark's first trigger on an empty topic plans an empty batch: nothing to land,
+                # and an unfinished earlier batch is finished by the next one with events
+                log.info("batch %d: no events", batch_id)
+                return
             events.append(bronze_df, events.bronze_path(self.config), self.app_id, batch_id)
             arrivals = self._arrivals(bronze_df)
         finally:
