@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 from tests.integration.gold_data import GoldLake, comparable
+from tests.integration.keys import ephemeral_keys
 
 from aml import delta_io
 from aml.config import Config
@@ -31,9 +31,7 @@ def lake(spark, services: Config, tmp_path_factory) -> Iterator[GoldLake]:
     """One generated lake for the module (building it is the slow part); each test starts
     from whatever the previous one left, and adds increments of its own."""
     root = tmp_path_factory.mktemp("gold")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AML_FERNET_KEYS", Fernet.generate_key().decode())
-        patch.setenv("AML_TOKEN_KEY", Fernet.generate_key().decode())
+    with ephemeral_keys():
         config = services.with_lake(root / "lake")
         yield GoldLake.create(spark, config, root / "dataset", rows=20_000, seed=11)
 

@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
 from PIL import Image
 from pyspark.sql import functions as F
 from tests.integration.gold_data import GoldLake
+from tests.integration.keys import ephemeral_keys
 
 from aml.config import Config
 from aml.gold import cases
@@ -37,9 +37,7 @@ PLOTS = {"01_overview": 3, "04_detection_quality": 3, "05_pipeline_health": 5}
 def lake(spark, services: Config, tmp_path_factory) -> Iterator[GoldLake]:
     """A small lake with gold built, and keys of its own for the module."""
     root = tmp_path_factory.mktemp("notebooks")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AML_FERNET_KEYS", Fernet.generate_key().decode())
-        patch.setenv("AML_TOKEN_KEY", Fernet.generate_key().decode())
+    with ephemeral_keys():
         config = services.with_lake(root / "lake")
         lake = GoldLake.create(spark, config, root / "dataset", rows=10_000, seed=23)
         gold_job.run(spark, config)

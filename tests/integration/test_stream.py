@@ -10,8 +10,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from cryptography.fernet import Fernet
 from pyspark.sql import functions as F
+from tests.integration.keys import ephemeral_keys
 from tests.integration.stream_env import StreamEnv, kcat, make_stream_env
 
 from aml.config import Config
@@ -68,9 +68,7 @@ KCAT_IDS = (990_001, 990_002, 990_003)
 def streamed(spark, services: Config, tmp_path_factory) -> Iterator[tuple[StreamEnv, dict]]:
     """Generated transactions, the malformed messages and three kcat events, streamed once."""
     root = tmp_path_factory.mktemp("stream")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AML_FERNET_KEYS", Fernet.generate_key().decode())
-        patch.setenv("AML_TOKEN_KEY", Fernet.generate_key().decode())
+    with ephemeral_keys():
         env = make_stream_env(services, root, max_message_bytes=MAX_BYTES)
         generate(root / "dataset", rows=3000, seed=5)
         sent = produce(env.config, dataset_rows(root / "dataset"), rate=0)

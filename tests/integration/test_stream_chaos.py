@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
 from tests.integration.gold_data import comparable
+from tests.integration.keys import ephemeral_keys
 from tests.integration.stream_env import StreamEnv, make_stream_env
 
 from aml.config import Config
@@ -61,9 +61,7 @@ def _started_queries(log_file: Path) -> int:
 @pytest.fixture(scope="module")
 def chaos(spark, services: Config, tmp_path_factory) -> Iterator[tuple[StreamEnv, list]]:
     root = tmp_path_factory.mktemp("chaos")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AML_FERNET_KEYS", Fernet.generate_key().decode())
-        patch.setenv("AML_TOKEN_KEY", Fernet.generate_key().decode())
+    with ephemeral_keys():
         env = make_stream_env(services, root, max_offsets_per_trigger=4000, trigger="1 second")
         generate(root / "dataset", rows=EVENTS, seed=SEED % 1000)
         rows = list(dataset_rows(root / "dataset", increments=False))[:EVENTS]

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from cryptography.fernet import Fernet
 from pyspark.sql import functions as F
 from tests.integration.gold_data import GoldLake, comparable
+from tests.integration.keys import ephemeral_keys
 from tests.integration.stream_env import StreamEnv, make_stream_env
 
 from aml.config import Config
@@ -23,9 +23,7 @@ from aml.stream.produce import dataset_rows, produce
 @pytest.fixture(scope="module")
 def lakes(spark, services: Config, tmp_path_factory) -> Iterator[tuple[Config, StreamEnv]]:
     root = tmp_path_factory.mktemp("parity")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AML_FERNET_KEYS", Fernet.generate_key().decode())
-        patch.setenv("AML_TOKEN_KEY", Fernet.generate_key().decode())
+    with ephemeral_keys():
         batch = GoldLake.create(
             spark, services.with_lake(root / "batch"), root / "dataset", rows=8000, seed=21
         )
