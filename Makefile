@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 VENV := .venv/bin
 
-.PHONY: help setup demo test test-unit lint services-up services-down bench
+.PHONY: help setup demo test test-chaos test-unit lint services-up services-down bench
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -14,8 +14,11 @@ setup: ## install system packages, .venv and the Spark jars (idempotent)
 demo: ## the pipeline end to end on local defaults (services, generate, load, run, summary)
 	scripts/demo.sh
 
-test: ## the whole test suite against real local services
-	scripts/test.sh
+test: ## the test suite against real local services (all but the chaos soak)
+	scripts/test.sh -m "not chaos"
+
+test-chaos: ## the streaming chaos soak: 50,000 events, five SIGKILLs (about 15 minutes)
+	scripts/test.sh -m chaos
 
 test-unit: setup ## only the fast unit tests (no services)
 	$(VENV)/python -m pytest -m unit

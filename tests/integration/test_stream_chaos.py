@@ -26,6 +26,9 @@ from aml.gold.evaluation import Lineage
 from aml.ops import utcnow
 from aml.stream.produce import dataset_rows, produce
 
+# about 15 minutes on two cores: run by `make test-chaos`, not by `make test`
+pytestmark = [pytest.mark.slow, pytest.mark.chaos]
+
 EVENTS = 50_000
 KILLS = 5
 SEED = 20261130
