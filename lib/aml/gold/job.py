@@ -89,15 +89,15 @@ def advance(
     job_run: JobRun,
     full_refresh: bool = False,
     on_published: Callable[[gold_publish.Staged], None] | None = None,
-    docs: str = "always",
+    update_docs: bool = True,
 ) -> bool:
     """Brings gold up to the newest silver version; returns whether anything was evaluated.
 
     The whole gold step, shared by the batch job (one call per run) and the streaming job (one
     call per micro-batch, after its silver commit). ``on_published`` runs after the publish and
     before the consumed version moves (the streaming job sends the changed alerts to Kafka
-    there), so a crash in it or before it repeats the step, never skips it. ``docs`` is the
-    gate's Data Docs policy (:func:`aml.gold.validate.validate`).
+    there), so a crash in it or before it repeats the step, never skips it. ``update_docs``
+    is the gate's Data Docs policy (:func:`aml.gold.validate.validate`).
     """
     from aml.gold.validate import gate
 
@@ -139,7 +139,7 @@ def advance(
             # expectation (silver is cached already)
             cached = [df.persist() for name, df in batches.items() if name.startswith("gold_")]
             try:
-                gate(spark, config, job_run.run_id, JOB, batches, docs)
+                gate(spark, config, job_run.run_id, JOB, batches, update_docs)
             finally:
                 for df in cached:
                     df.unpersist()

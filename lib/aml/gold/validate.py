@@ -154,7 +154,7 @@ def validate(
     run_id: str,
     job: str,
     batches: Mapping[str, DataFrame],
-    docs: str = "always",
+    update_docs: bool = True,
 ) -> ValidationReport:
     """Runs every suite on its batch, updates the Data Docs and records one ops row per suite.
 
@@ -166,8 +166,8 @@ def validate(
         job: the job name recorded with the results.
         batches: suite name -> DataFrame to judge (pass cached DataFrames to avoid re-reading
             them; a suite is one pass over its batch).
-        docs: ``always`` updates the Data Docs after each suite; ``on_failure`` rebuilds them
-            only when a suite failed (the streaming job's choice: once per micro-batch, the
+        update_docs: update the Data Docs after each suite; False rebuilds them only when a
+            suite failed (the streaming job's choice: once per micro-batch, the
             rebuild would cost more than the validation).
 
     Returns:
@@ -184,10 +184,10 @@ def validate(
         fcntl.flock(lock, fcntl.LOCK_EX)
         context = gx_context(root)
         results = tuple(
-            _run_suite(context, suites[name], batch_df, run_id, docs == "always")
+            _run_suite(context, suites[name], batch_df, run_id, update_docs)
             for name, batch_df in batches.items()
         )
-        if docs != "always" and not all(r.success for r in results):
+        if not update_docs and not all(r.success for r in results):
             context.build_data_docs(site_names=[DOCS_SITE])
         report = ValidationReport(
             run_id=run_id,
@@ -222,7 +222,7 @@ def gate(
     run_id: str,
     job: str,
     batches: Mapping[str, DataFrame],
-    docs: str = "always",
+    update_docs: bool = True,
 ) -> ValidationReport:
     """:func:`validate`, then refuse to publish on any failure.
 
@@ -230,7 +230,7 @@ def gate(
         ValidationFailed: at least one expectation failed; one error line per failure is logged
             first, with the number of offending rows where GX counted them (never their values).
     """
-    report = validate(spark, config, run_id, job, batches, docs)
+    report = validate(spark, config, run_id, job, batches, update_docs)
     for suite in report.suites:
         for label in suite.failed:
             count = (suite.unexpected or {}).get(label)

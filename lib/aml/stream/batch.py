@@ -119,7 +119,7 @@ class MicroBatchProcessor:
             log.info("batch %d: silver had consumed these events already (a replay)", batch_id)
         # also when silver had nothing new: a killed batch may have stopped before gold
         gold_job.advance(
-            self.spark, self.config, run, on_published=self.publisher, docs="on_failure"
+            self.spark, self.config, run, on_published=self.publisher, update_docs=False
         )
         sent_at_ms = int(time.time() * 1000)
         latencies = [
