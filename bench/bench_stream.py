@@ -14,9 +14,10 @@ figures from ``ops.stream_progress``. Target on 2 cores: 2,500 events/s sustaine
 
 Usage (services up: ``aml services up``)::
 
-    .venv/bin/python bench/bench_stream.py [--rate 2500] [--seconds 300]
+    .venv/bin/python bench/bench_stream.py [--rate 2500] [--seconds 300] [--out FILE]
 
-Keys are ephemeral (generated for the run, never written). Writes ``var/bench/stream.json``.
+Keys are ephemeral (generated for the run, never written). Writes ``var/bench/stream.json``
+(or ``--out``).
 """
 
 from __future__ import annotations
@@ -97,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=float, default=10.0)
     parser.add_argument("--max-offsets", type=int, default=50_000)
     parser.add_argument("--trigger", default="1 second")
+    parser.add_argument(
+        "--out", type=Path, default=PROJECT_ROOT / "var" / "bench" / "stream.json", help="JSON file"
+    )
     args = parser.parse_args(argv)
 
     os.environ.setdefault("AML_FERNET_KEYS", Fernet.generate_key().decode())
@@ -156,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         "backlog": backlog,
         "max_offsets_per_trigger": args.max_offsets,
     }
-    out = PROJECT_ROOT / "var" / "bench" / "stream.json"
+    out = args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     lat_s = {k: (v / 1000 if v is not None else None) for k, v in result["latency_ms"].items()}
     print("\n| target ev/s | held ev/s | processed ev/s | final backlog | p50 s | p95 s | max s |")

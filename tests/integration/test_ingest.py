@@ -86,6 +86,36 @@ def test_increment_takes_new_and_updated_rows_without_duplicates(spark, env):
     assert result.bronze_rows == 3500
 
 
+def test_new_key_inside_the_updated_range_is_inserted(spark, env):
+    """The MERGE bounds bronze's side to the updated keys' range: a new key inside it is
+    inserted, not lost."""
+    config, conn, kind = env
+    source = config.source()["name"]
+    insert_rows(conn, kind, 1, 499)
+    insert_rows(conn, kind, 501, 1000)
+    ingest(spark, config)
+    updated = update_every(conn, 10, 1, 1000)
+    insert_rows(conn, kind, 500, 500)
+    run = ingest(spark, config)
+    assert run.rows_written == updated + 1
+    assert assert_bronze_equals_source(spark, config, source).bronze_rows == 1000
+
+
+def test_increment_of_new_rows_only_is_an_append(spark, env):
+    from delta.tables import DeltaTable
+
+    config, conn, kind = env
+    source = config.source()["name"]
+    insert_rows(conn, kind, 1, 1000)
+    ingest(spark, config)
+    insert_rows(conn, kind, 1001, 1200)
+    run = ingest(spark, config)  # the look-back re-reads the first 1,000 rows: unchanged
+    assert run.rows_read == 1200 and run.rows_written == 200
+    table = DeltaTable.forPath(spark, config.table_path("bronze", "transactions"))
+    assert table.history(1).first().operation == "WRITE"
+    assert assert_bronze_equals_source(spark, config, source).bronze_rows == 1200
+
+
 def test_run_with_no_source_change_leaves_bronze_unchanged(spark, env):
     config, conn, kind = env
     insert_rows(conn, kind, 1, 2000)

@@ -80,62 +80,97 @@ def align_to_bronze(spark: SparkSession, path: str, inc_df: DataFrame) -> DataFr
 
 
 def changed_rows(spark: SparkSession, path: str, inc_df: DataFrame, key: str) -> DataFrame:
-    """Rows of the increment that are new, or differ from bronze's copy of the same key.
+    """Rows of the increment that are new, or differ from bronze's copy of the same key, with
+    ``_new`` telling which (true: the key is not in bronze).
 
     Bronze is first cut down to the increment's keys with a broadcast semi-join (the increment
-    is the small side), so the comparison costs one column-pruned scan of bronze and no shuffle
-    of it, however large bronze grows.
+    is the small side), so the comparison costs one scan of bronze's key and hash columns and
+    no shuffle of bronze, however large bronze grows.
     """
     keys_df = F.broadcast(inc_df.select(key))
     current = (
         spark.read.format("delta")
         .load(path)
-        .select(key, "_row_hash")
+        .select(key, F.col("_row_hash").alias("_was"))
         .join(keys_df, on=key, how="left_semi")
     )
-    return inc_df.join(current, on=[key, "_row_hash"], how="left_anti")
+    return (
+        inc_df.join(current, on=key, how="left")
+        .where(F.col("_was").isNull() | (F.col("_was") != F.col("_row_hash")))
+        .withColumn("_new", F.col("_was").isNull())
+        .drop("_was")
+    )
 
 
 def upsert(spark: SparkSession, path: str, inc_df: DataFrame, key: str) -> tuple[int, int | None]:
     """Writes the increment into bronze; returns (rows written, bronze version or None).
 
-    The first load creates the table in one commit; later loads MERGE by ``key``, updating only
-    rows whose hash changed. Nothing is committed when nothing changed.
+    The first load creates the table in one commit. Later loads write only rows whose hash
+    changed, in one commit: a blind append when every changed row is new (no MERGE, no scan of
+    bronze), else a MERGE by ``key`` whose condition also bounds bronze's side to the updated
+    keys' range, so Delta reads and marks (deletion vectors) only the files that can hold them.
+    Nothing is committed when nothing changed.
     """
     from delta.tables import DeltaTable
 
     if not DeltaTable.isDeltaTable(spark, path):
         inc_df.write.format("delta").mode("append").save(path)
         return _written(spark, path)
+    started = time.monotonic()
     aligned = align_to_bronze(spark, path, inc_df).persist()  # read the source once
     changes = changed_rows(spark, path, aligned, key).persist()
     try:
-        started = time.monotonic()
-        n = changes.count()
-        log.info(
-            "%s: %d of the rows read are new or changed (compared in %.1fs)",
-            path,
-            n,
-            time.monotonic() - started,
-        )
-        if n == 0:
-            return 0, None
-        failpoints.hit("before_bronze_commit")
-        started = time.monotonic()
-        (
-            DeltaTable.forPath(spark, path)
-            .alias("t")
-            .merge(changes.alias("s"), f"t.{key} = s.{key}")
-            # every source row differs from bronze (changed_rows), so no update condition: the
-            # MERGE then reads only the key column of bronze to find the matched rows
-            .whenMatchedUpdateAll()
-            .whenNotMatchedInsertAll()
-            .execute()
-        )
-        log.info("%s: merged in %.1fs", path, time.monotonic() - started)
+        return _commit_changes(spark, path, changes, key, started)
     finally:
         changes.unpersist()
         aligned.unpersist()
+
+
+def _commit_changes(
+    spark: SparkSession, path: str, changes: DataFrame, key: str, started: float
+) -> tuple[int, int | None]:
+    from delta.tables import DeltaTable
+
+    counts = changes.agg(
+        F.count(F.lit(1)).alias("n"),
+        F.count_if("_new").alias("new"),
+        F.min(F.when(~F.col("_new"), F.col(key))).alias("lo"),
+        F.max(F.when(~F.col("_new"), F.col(key))).alias("hi"),
+    ).first()
+    log.info(
+        "%s: %d of the rows read are new or changed (%d new, %d updates; compared in %.1fs)",
+        path,
+        counts.n,
+        counts.new,
+        counts.n - counts.new,
+        time.monotonic() - started,
+    )
+    if counts.n == 0:
+        return 0, None
+    changes = changes.drop("_new")
+    failpoints.hit("before_bronze_commit")
+    started = time.monotonic()
+    if counts.lo is None:
+        # only new keys: an append commits the same rows a MERGE would insert
+        changes.write.format("delta").mode("append").save(path)
+        log.info("%s: appended %d new rows in %.1fs", path, counts.n, time.monotonic() - started)
+        return _written(spark, path)
+    target_key = F.col(f"t.{key}")
+    (
+        DeltaTable.forPath(spark, path)
+        .alias("t")
+        .merge(
+            changes.alias("s"),
+            (target_key == F.col(f"s.{key}")) & target_key.between(counts.lo, counts.hi),
+        )
+        # every source row differs from bronze (changed_rows), so no update condition: the
+        # MERGE then reads only the key column of bronze to find the matched rows; a new key
+        # inside the range is not matched and inserted, as it should be
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+    log.info("%s: merged in %.1fs", path, time.monotonic() - started)
     return _written(spark, path)
 
 
