@@ -212,10 +212,7 @@ def gx_context(root: Path) -> AbstractDataContext:
 
 
 def registered_checkpoint(
-    context: AbstractDataContext,
-    suite: SuiteSpec,
-    result_format: dict[str, Any],
-    update_docs: bool = True,
+    context: AbstractDataContext, suite: SuiteSpec, result_format: dict[str, Any]
 ) -> Checkpoint:
     """The suite's checkpoint (whole-DataFrame batch, Data Docs update), registered on every
     call (under the caller's lock): another process may have saved the same suite since, and GX
@@ -223,8 +220,8 @@ def registered_checkpoint(
     rerun or an edited suite file replaces the stored definitions instead of piling up copies.
 
     GX is told not to persist batches: whether a batch is worth caching is the caller's call.
-    ``update_docs=False`` registers a variant without the Data Docs action (the streaming job
-    rebuilds the site only when a suite fails: a rebuild per micro-batch costs seconds).
+    The checkpoint has no Data Docs action: the caller renders the pages of all its suites in
+    one build (a build per suite would redo the index once per suite).
     """
     import great_expectations as gx
 
@@ -238,12 +235,11 @@ def registered_checkpoint(
     definition = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite)
     )
-    actions = [gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=[DOCS_SITE])]
     return context.checkpoints.add_or_update(
         gx.Checkpoint(
-            name=f"gate_{suite.name}" if update_docs else f"gate_{suite.name}_quiet",
+            name=f"gate_{suite.name}",
             validation_definitions=[definition],
-            actions=actions if update_docs else [],
+            actions=[],
             result_format=result_format,
         )
     )

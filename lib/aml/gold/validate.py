@@ -12,7 +12,8 @@ sample of failing values could be personal data). It also spares a query per exp
 
 Cost, per suite: GX counts the rows in one Spark job, then evaluates every null/set/range/regex
 check in one bundled aggregation, plus one shuffle per uniqueness check. Batches are not cached
-here: pass DataFrames the job has cached (or can afford to read three times).
+here: pass DataFrames the job has cached (or can afford to read three times). The Data Docs of
+a run are rendered once, after the last suite.
 """
 
 from __future__ import annotations
@@ -112,15 +113,13 @@ def _docs_url(context: AbstractDataContext, resource: Any = None) -> str | None:
 
 
 def _run_suite(
-    context: AbstractDataContext,
-    suite: SuiteSpec,
-    batch_df: DataFrame,
-    run_id: str,
-    update_docs: bool = True,
-) -> SuiteResult:
+    context: AbstractDataContext, suite: SuiteSpec, batch_df: DataFrame, run_id: str
+) -> tuple[SuiteResult, Any]:
+    """Runs one suite; returns its result and GX's identifier of the stored validation result
+    (for the Data Docs build)."""
     from great_expectations.core.run_identifier import RunIdentifier
 
-    checkpoint = registered_checkpoint(context, suite, RESULT_FORMAT, update_docs)
+    checkpoint = registered_checkpoint(context, suite, RESULT_FORMAT)
     result = checkpoint.run(
         batch_parameters={"dataframe": with_derived(batch_df, suite)},
         run_id=RunIdentifier(run_name=run_id),
@@ -138,7 +137,7 @@ def _run_suite(
             message = str(check.exception_info.get("exception_message", ""))[:300]
             log.warning("suite %s: %s could not be evaluated: %s", suite.name, label, message)
     order = {spec.label: n for n, spec in enumerate(suite.expectations)}
-    return SuiteResult(
+    result = SuiteResult(
         suite=suite.name,
         success=bool(outcome.success),
         evaluated=int(outcome.statistics["evaluated_expectations"]),
@@ -146,6 +145,18 @@ def _run_suite(
         unexpected=unexpected,
         docs_path=_docs_url(context, key),
     )
+    return result, key
+
+
+def _build_docs(context: AbstractDataContext, keys: list[Any], suites: list[str]) -> None:
+    """Renders this run's validation pages, its suites' pages and the index, in one build (a
+    build per suite would redo the index, which lists every stored result, once per suite)."""
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+    )
+
+    identifiers = [*keys, *(ExpectationSuiteIdentifier(name=name) for name in suites)]
+    context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=identifiers)
 
 
 def validate(
@@ -166,9 +177,9 @@ def validate(
         job: the job name recorded with the results.
         batches: suite name -> DataFrame to judge (pass cached DataFrames to avoid re-reading
             them; a suite is one pass over its batch).
-        update_docs: update the Data Docs after each suite; False rebuilds them only when a
-            suite failed (the streaming job's choice: once per micro-batch, the
-            rebuild would cost more than the validation).
+        update_docs: render this run's Data Docs pages (once, after the last suite); False
+            renders them only when a suite failed (the streaming job's choice: once per
+            micro-batch, the build would cost more than the validation).
 
     Returns:
         The report; it does not raise on failed expectations (that is :func:`gate`'s job).
@@ -183,12 +194,13 @@ def validate(
     with (root / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         context = gx_context(root)
-        results = tuple(
-            _run_suite(context, suites[name], batch_df, run_id, update_docs)
+        runs = [
+            _run_suite(context, suites[name], batch_df, run_id)
             for name, batch_df in batches.items()
-        )
-        if not update_docs and not all(r.success for r in results):
-            context.build_data_docs(site_names=[DOCS_SITE])
+        ]
+        results = tuple(result for result, _ in runs)
+        if runs and (update_docs or not all(r.success for r in results)):
+            _build_docs(context, [key for _, key in runs], [r.suite for r in results])
         report = ValidationReport(
             run_id=run_id,
             success=all(r.success for r in results),
