@@ -52,34 +52,48 @@ def silver_changes(spark: SparkSession, path: str, after: int, upto: int) -> Dat
 
 
 def reconciliation(
-    tx_df: DataFrame, staged: gold_publish.Staged, post_hits_df: DataFrame
+    tx_df: DataFrame, hits_df: DataFrame, alerts_df: DataFrame, post_hits_df: DataFrame
 ) -> DataFrame:
-    """One row of counts that must all be zero: gold agrees with silver and with itself."""
-    hits_df = staged.upserts("suspicious_transactions")
-    alerts_df = staged.upserts("alerts")
+    """One row of counts that must all be zero: gold agrees with silver and with itself.
+
+    ``hits_df`` and ``alerts_df`` are the staged upserts (cached by the caller: the counts and
+    then the suites read them)."""
     per_alert_df = post_hits_df.groupBy("alert_id").agg(F.count("*").alias("n_hits"))
     orphans = hits_df.join(tx_df.select("transaction_id"), on="transaction_id", how="left_anti")
     mismatched = alerts_df.join(per_alert_df, on="alert_id", how="left").where(
         F.col("n_hits").isNull() | (F.col("n_hits") != F.col("hit_count"))
     )
     unalerted = post_hits_df.join(alerts_df.select("alert_id"), on="alert_id", how="left_anti")
+    started = time.monotonic()
     counts = [df.count() for df in (orphans, mismatched, unalerted)]
+    log.info("gold: reconciliation counts in %.1fs", time.monotonic() - started)
     return tx_df.sparkSession.createDataFrame(
         [tuple(counts)], "orphan_hits BIGINT, alert_hit_mismatch BIGINT, hits_without_alert BIGINT"
     )
 
 
-def validation_batches(
-    silver_df: DataFrame, tx_df: DataFrame, staged: gold_publish.Staged, post_hits_df: DataFrame
-) -> dict[str, DataFrame]:
-    """Suite name -> the DataFrame it validates."""
+def staged_batches(staged: gold_publish.Staged) -> dict[str, DataFrame]:
+    """The staged upserts as the gold suites judge them (the alerts with their evidence size)."""
     return {
-        "silver_transactions": silver_df,
         "gold_suspicious_transactions": staged.upserts("suspicious_transactions"),
         "gold_alerts": staged.upserts("alerts").withColumn(
             "evidence_size", F.size("transaction_ids")
         ),
-        "gold_reconciliation": reconciliation(tx_df, staged, post_hits_df),
+    }
+
+
+def validation_batches(
+    silver_df: DataFrame,
+    tx_df: DataFrame,
+    gold_batches: dict[str, DataFrame],
+    post_hits_df: DataFrame,
+) -> dict[str, DataFrame]:
+    """Suite name -> the DataFrame it validates (``gold_batches``: :func:`staged_batches`)."""
+    hits_df, alerts_df = gold_batches["gold_suspicious_transactions"], gold_batches["gold_alerts"]
+    return {
+        "silver_transactions": silver_df,
+        **gold_batches,
+        "gold_reconciliation": reconciliation(tx_df, hits_df, alerts_df, post_hits_df),
     }
 
 
@@ -134,14 +148,14 @@ def advance(
             staged = gold_publish.stage(spark, config, changes)
         job_run.rows_read += silver_df.count()
         with job_run.phase("validate"):
-            batches = validation_batches(silver_df, tx_df, staged, changes.post_hits_df)
-            # each expectation is a pass over its batch: read the staged tables once, not per
-            # expectation (silver is cached already)
-            cached = [df.persist() for name, df in batches.items() if name.startswith("gold_")]
+            # the reconciliation counts and each suite read the staged tables: read them once
+            # (silver is cached already)
+            gold_batches = {k: df.persist() for k, df in staged_batches(staged).items()}
             try:
+                batches = validation_batches(silver_df, tx_df, gold_batches, changes.post_hits_df)
                 gate(spark, config, job_run.run_id, JOB, batches, update_docs)
             finally:
-                for df in cached:
+                for df in gold_batches.values():
                     df.unpersist()
         failpoints.hit("before_gold_publish")
         with job_run.phase("publish"):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -119,6 +120,7 @@ def _run_suite(
     (for the Data Docs build)."""
     from great_expectations.core.run_identifier import RunIdentifier
 
+    started = time.monotonic()
     checkpoint = registered_checkpoint(context, suite, RESULT_FORMAT)
     result = checkpoint.run(
         batch_parameters={"dataframe": with_derived(batch_df, suite)},
@@ -137,6 +139,8 @@ def _run_suite(
             message = str(check.exception_info.get("exception_message", ""))[:300]
             log.warning("suite %s: %s could not be evaluated: %s", suite.name, label, message)
     order = {spec.label: n for n, spec in enumerate(suite.expectations)}
+    log.info("suite %s: %s in %.1fs", suite.name, "passed" if outcome.success else "FAILED",
+             time.monotonic() - started)  # fmt: skip
     result = SuiteResult(
         suite=suite.name,
         success=bool(outcome.success),
