@@ -58,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    # the gate's per-suite and reconciliation times: where each validate phase went
+    for name in ("aml.gold.validate", "aml.gold.job"):
+        logging.getLogger(name).setLevel(logging.INFO)
     os.environ["AML_FERNET_KEYS"] = Fernet.generate_key().decode()
     os.environ["AML_TOKEN_KEY"] = Fernet.generate_key().decode()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
