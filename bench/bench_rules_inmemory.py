@@ -22,7 +22,7 @@ import datetime as dt
 import json
 import time
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from aml.config import PROJECT_ROOT, load_config
@@ -36,9 +36,10 @@ RATE = 2_500  # events per second of event time
 def synthetic_silver(spark: SparkSession, first: int, last: int) -> DataFrame:
     """Silver-shaped rows ``first..last-1`` (the columns the rules read; tokens, no PII)."""
     row = spark.range(first, last)
-    token = lambda mult, add: F.concat(  # noqa: E731
-        F.lit("t"), ((F.col("id") * mult + add) % ACCOUNTS).cast("string")
-    )
+
+    def token(multiplier: int, offset: int) -> Column:
+        return F.concat(F.lit("t"), ((F.col("id") * multiplier + offset) % ACCOUNTS).cast("string"))
+
     return row.select(
         F.col("id").alias("transaction_id"),
         F.timestamp_seconds(F.lit(1_700_000_000) + F.col("id") / RATE).alias("event_ts"),

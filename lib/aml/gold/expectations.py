@@ -214,7 +214,7 @@ def gx_context(root: Path) -> AbstractDataContext:
 def registered_checkpoint(
     context: AbstractDataContext, suite: SuiteSpec, result_format: dict[str, Any]
 ) -> Checkpoint:
-    """The suite's checkpoint (whole-DataFrame batch, Data Docs update), registered on every
+    """The suite's checkpoint (whole-DataFrame batch, no actions), registered on every
     call (under the caller's lock): another process may have saved the same suite since, and GX
     refuses to run a checkpoint whose suite differs from the stored one. add_or_update, so a
     rerun or an edited suite file replaces the stored definitions instead of piling up copies.
