@@ -100,11 +100,13 @@ def tx_df(spark: SparkSession, rows: Iterable[Tx]) -> DataFrame:
     return spark.createDataFrame([row.as_tuple() for row in rows], SCHEMA).localCheckpoint()
 
 
-def pack_of(*rule_ids: str) -> rulepack.RulePack:
-    """Rule pack v1 (``conf/rules/rule_pack_v1.toml``) restricted to some rules."""
-    pack = rulepack.load(load_config("local"))
+def pack_of(*rule_ids: str, name: str = "v1") -> rulepack.RulePack:
+    """Rule pack v1 (``conf/rules/rule_pack_v1.toml``) or ``name`` restricted to some rules."""
+    pack = rulepack.load(load_config("local"), name)
     rules = tuple(r for r in pack.rules if not rule_ids or r.id in rule_ids)
-    return rulepack.RulePack(name=pack.name, version=pack.version, rules=rules)
+    return rulepack.RulePack(
+        name=pack.name, version=pack.version, rules=rules, scoring=pack.scoring
+    )
 
 
 ALL_NULL = Tx(*[None] * len(dataclasses.fields(Tx)))

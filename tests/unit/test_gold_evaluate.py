@@ -80,7 +80,7 @@ ALERTS_SCHEMA = "alert_id STRING, rule_id STRING, transaction_ids ARRAY<BIGINT>"
 
 @pytest.fixture(scope="module")
 def pack(base_config):
-    return rulepack.load(base_config)
+    return rulepack.load(base_config, "v1")
 
 
 @pytest.fixture(scope="module")

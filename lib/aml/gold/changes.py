@@ -62,7 +62,10 @@ def in_intervals(hits_df: DataFrame, scope_df: DataFrame) -> DataFrame:
     """Hits whose (rule, subject) is scoped and whose time lies inside the scoped interval."""
     inside = (
         (hits_df["rule_id"] == scope_df["rule_id"])
-        & (hits_df["subject_token"] == scope_df["subject_token"])
+        & (
+            scope_df["subject_token"].isNull()
+            | (hits_df["subject_token"] == scope_df["subject_token"])
+        )
         & (F.unix_seconds(hits_df["event_ts"]) >= scope_df["lo_s"])
         & (F.unix_seconds(hits_df["event_ts"]) <= scope_df["hi_s"])
     )

@@ -36,11 +36,16 @@ class Lineage:
     evaluated_at: dt.datetime
 
 
+# Kinds whose hits depend on other accounts' rows (blocks, paths through intermediaries): a scoped
+# run evaluates them over every row of the affected time span, not over the subjects' own rows.
+GRAPH_KINDS = ("bipartite", "scatter_gather")
+
+
 def subject_sides(rule: Rule) -> tuple[str, ...]:
     """Which side(s) of a transaction carry the rule's subject."""
-    if rule.kind == "trailing_window":
+    if rule.kind in ("trailing_window", "fan_burst"):
         return (rule.param("subject"),)
-    if rule.kind == "rapid_pass_through":
+    if rule.kind in ("rapid_pass_through", "cash_out_after_inflow", "gather_scatter"):
         return ("sender", "receiver")
     return ("sender",)
 
@@ -57,7 +62,15 @@ def reach(rule: Rule) -> tuple[int, int]:
         return 0, 0
     if kind == "velocity_spike":
         return rule.seconds("spike_seconds"), rule.seconds("history_seconds")
+    if kind == "new_account_large":
+        return 0, rule.seconds("history_seconds")
     window = rule.seconds("window_seconds")
+    if kind in ("fan_burst", "new_corridor"):
+        # triggers in [s, s + W + H] (s inside their history or window) flag rows back to t - W
+        return window, window + rule.seconds("history_seconds")
+    if kind == "scatter_gather":
+        # a path's qualification looks W either way along its source's paths, each W long
+        return 2 * window, 2 * window
     return window, window
 
 
@@ -65,6 +78,11 @@ def margin(rule: Rule) -> tuple[int, int]:
     """(before, after): rows needed around ``[lo, hi]`` to decide every hit inside it exactly."""
     if rule.kind == "velocity_spike":
         return rule.seconds("history_seconds"), rule.seconds("spike_seconds")
+    if rule.kind == "new_account_large":
+        return rule.seconds("history_seconds"), 0
+    if rule.kind in ("fan_burst", "new_corridor"):
+        window = rule.seconds("window_seconds")
+        return window + rule.seconds("history_seconds"), window
     return reach(rule)
 
 
@@ -94,6 +112,17 @@ def _scoped_rows(
     return rows_df.localCheckpoint()
 
 
+def _time_scoped_rows(
+    tx_df: DataFrame, scope_df: DataFrame, before: int, after: int
+) -> DataFrame:
+    """Every row (of any account) within the scope's time span, widened by the margin."""
+    span = scope_df.agg(F.min("lo_s").alias("lo"), F.max("hi_s").alias("hi")).first()
+    if span is None or span["lo"] is None:
+        return tx_df.limit(0)
+    in_span = (_ts_s(tx_df) >= span["lo"] - before) & (_ts_s(tx_df) <= span["hi"] + after)
+    return tx_df.where(in_span).localCheckpoint()
+
+
 def raw_hits(
     spark: SparkSession, tx_df: DataFrame, rule: Rule, scope_df: DataFrame | None = None
 ) -> DataFrame:
@@ -106,11 +135,17 @@ def raw_hits(
     if rule.kind == "round_trip":
         first_df = _scoped_rows(tx_df, rule_scope_df, ("sender",), before, 0)
         hits_df = spark.sql(statement, tx=tx_df, first=first_df)
+    elif rule.kind in GRAPH_KINDS:
+        rows_df = _time_scoped_rows(tx_df, rule_scope_df, before, after)
+        hits_df = spark.sql(statement, tx=rows_df, first=rows_df)
     else:
         rows_df = _scoped_rows(tx_df, rule_scope_df, subject_sides(rule), before, after)
         hits_df = spark.sql(statement, tx=rows_df, first=rows_df)
     inside = (
-        (hits_df["subject_token"] == rule_scope_df["subject_token"])
+        (
+            rule_scope_df["subject_token"].isNull()
+            | (hits_df["subject_token"] == rule_scope_df["subject_token"])
+        )
         & (F.unix_seconds(hits_df["event_ts"]) >= rule_scope_df["lo_s"])
         & (F.unix_seconds(hits_df["event_ts"]) <= rule_scope_df["hi_s"])
     )

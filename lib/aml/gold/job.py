@@ -26,13 +26,15 @@ from aml import delta_io, failpoints
 from aml.config import Config, ConfigError, load_config
 from aml.gold import changes as gold_changes
 from aml.gold import publish as gold_publish
-from aml.gold import rulepack
+from aml.gold import rulepack, scored_changes
+from aml.gold import suppressions as gold_suppressions
 from aml.gold.evaluation import Lineage
 from aml.ops import JobRun, Watermark, commit_watermark, read_watermark, recorded_run, utcnow
 
 log = logging.getLogger(__name__)
 JOB = "build_gold"
 PROGRESS = ("silver", "gold")
+BUILT_WITH = ("rule_pack", "gold")
 
 
 def _consumed(spark: SparkSession, config: Config) -> int | None:
@@ -63,7 +65,10 @@ def reconciliation(
     mismatched = alerts_df.join(per_alert_df, on="alert_id", how="left").where(
         F.col("n_hits").isNull() | (F.col("n_hits") != F.col("hit_count"))
     )
-    unalerted = post_hits_df.join(alerts_df.select("alert_id"), on="alert_id", how="left_anti")
+    # a scored pack's hit below its period's threshold (or suppressed) has no alert by design
+    unalerted = post_hits_df.where(F.col("alert_id").isNotNull()).join(
+        alerts_df.select("alert_id"), on="alert_id", how="left_anti"
+    )
     started = time.monotonic()
     counts = [df.count() for df in (orphans, mismatched, unalerted)]
     log.info("gold: reconciliation counts in %.1fs", time.monotonic() - started)
@@ -72,11 +77,16 @@ def reconciliation(
     )
 
 
-def staged_batches(staged: gold_publish.Staged) -> dict[str, DataFrame]:
-    """The staged upserts as the gold suites judge them (the alerts with their evidence size)."""
+HIT_SUITES = {False: "gold_suspicious_transactions", True: "gold_scored_hits"}
+ALERT_SUITES = {False: "gold_alerts", True: "gold_scored_alerts"}
+
+
+def staged_batches(staged: gold_publish.Staged, is_scored: bool = False) -> dict[str, DataFrame]:
+    """The staged upserts as the gold suites judge them (the alerts with their evidence size);
+    a scored pack's tables have suites of their own (nullable alert ids, scores)."""
     return {
-        "gold_suspicious_transactions": staged.upserts("suspicious_transactions"),
-        "gold_alerts": staged.upserts("alerts").withColumn(
+        HIT_SUITES[is_scored]: staged.upserts("suspicious_transactions"),
+        ALERT_SUITES[is_scored]: staged.upserts("alerts").withColumn(
             "evidence_size", F.size("transaction_ids")
         ),
     }
@@ -89,7 +99,10 @@ def validation_batches(
     post_hits_df: DataFrame,
 ) -> dict[str, DataFrame]:
     """Suite name -> the DataFrame it validates (``gold_batches``: :func:`staged_batches`)."""
-    hits_df, alerts_df = gold_batches["gold_suspicious_transactions"], gold_batches["gold_alerts"]
+    hits_df, alerts_df = (
+        next(df for name, df in gold_batches.items() if name in HIT_SUITES.values()),
+        next(df for name, df in gold_batches.items() if name in ALERT_SUITES.values()),
+    )
     return {
         "silver_transactions": silver_df,
         **gold_batches,
@@ -116,6 +129,12 @@ def advance(
     from aml.gold.validate import gate
 
     pack = rulepack.load(config)
+    allow_list = gold_suppressions.load(config) if pack.is_scored else None
+    built_with = rulepack.fingerprint(pack, allow_list.fingerprint() if allow_list else "")
+    mark = read_watermark(spark, config, *BUILT_WITH)
+    if mark is not None and mark.value != built_with and not full_refresh:
+        log.info("gold: rule pack or allow-list changed since the last build: full rebuild")
+        full_refresh = True
     silver_path = config.table_path("silver", "transactions")
     if not delta_io.exists(spark, silver_path):
         raise ConfigError("silver.transactions does not exist yet: run `aml build silver`")
@@ -123,7 +142,7 @@ def advance(
     hits_before = gold_publish.published(spark, config, "suspicious_transactions")
     alerts_before = gold_publish.published(spark, config, "alerts")
     after = None if full_refresh else _consumed(spark, config)
-    is_full = after is None or hits_before is None or alerts_before is None
+    is_full = after is None or hits_before is None or alerts_before is None or mark is None
     if not is_full and after >= upto:
         log.info("gold: silver unchanged since version %d", upto)
         return False
@@ -133,13 +152,22 @@ def advance(
         lineage = Lineage(upto, job_run.run_id, utcnow().replace(microsecond=0))
         with job_run.phase("evaluate"):
             if is_full:
-                changes = gold_changes.full(spark, tx_df, pack, lineage)
+                if pack.is_scored:
+                    changes = scored_changes.full(spark, tx_df, pack, lineage, allow_list)
+                else:
+                    changes = gold_changes.full(spark, tx_df, pack, lineage)
                 silver_df = tx_df
             else:
                 feed_df = silver_changes(spark, silver_path, after, upto).localCheckpoint()
-                changes = gold_changes.scoped(
-                    spark, tx_df, feed_df, pack, lineage, hits_before, alerts_before
-                )
+                if pack.is_scored:
+                    changes = scored_changes.scoped(
+                        spark, tx_df, feed_df, pack, lineage, hits_before, alerts_before,
+                        allow_list,
+                    )  # fmt: skip
+                else:
+                    changes = gold_changes.scoped(
+                        spark, tx_df, feed_df, pack, lineage, hits_before, alerts_before
+                    )
                 # what the silver suite judges: the changed rows as silver holds them now (the
                 # feed itself can hold several images of one id: a silver merge repeated after
                 # a crash writes the same rows again in a later version)
@@ -150,7 +178,9 @@ def advance(
         with job_run.phase("validate"):
             # the reconciliation counts and each suite read the staged tables: read them once
             # (silver is cached already)
-            gold_batches = {k: df.persist() for k, df in staged_batches(staged).items()}
+            gold_batches = {
+                k: df.persist() for k, df in staged_batches(staged, pack.is_scored).items()
+            }
             try:
                 batches = validation_batches(silver_df, tx_df, gold_batches, changes.post_hits_df)
                 gate(spark, config, job_run.run_id, JOB, batches, update_docs)
@@ -163,8 +193,16 @@ def advance(
         job_run.rows_written += staged.hits_df.count() + staged.alerts_df.count()
         job_run.table_versions.update(versions)
         failpoints.hit("after_gold_publish")
+        if allow_list is not None:
+            gold_suppressions.audit(
+                spark, config, job_run.run_id, allow_list, staged.upserts("suspicious_transactions")
+            )
         if on_published is not None:
             on_published(staged)
+        if mark is None or mark.value != built_with:
+            commit_watermark(
+                spark, config, *BUILT_WITH, Watermark(built_with, None), job_run.run_id, upto
+            )
         commit_watermark(spark, config, *PROGRESS, Watermark(str(upto), None), job_run.run_id, upto)
         job_run.table_versions["silver.transactions"] = upto
     finally:

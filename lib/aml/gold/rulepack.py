@@ -18,7 +18,8 @@ from aml.config import Config, ConfigError
 
 SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 SUBJECT_ROLES = ("sender", "receiver")
-DEFAULT_PACK = "rules/rule_pack_v1.toml"
+DEFAULT_PACK = "rules/rule_pack_v2.toml"
+PACK_NAMES = {"v1": "rules/rule_pack_v1.toml", "v2": "rules/rule_pack_v2.toml"}
 
 
 @dataclass(frozen=True)
@@ -56,10 +57,31 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Scoring:
+    """How a v2 pack turns scored hits into alerts (``[scoring]``; absent in v1).
+
+    Attributes:
+        period: the alert period, ``week`` (ISO week, Monday 00:00 UTC) or ``day``.
+        alert_threshold: the period score at which a subject is alerted.
+        severity_floors: base severity -> the lowest period score that gives it.
+    """
+
+    period: str
+    alert_threshold: int
+    severity_floors: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
 class RulePack:
     name: str
     version: str
     rules: tuple[Rule, ...]
+    scoring: Scoring | None = None
+
+    @property
+    def is_scored(self) -> bool:
+        """Scored packs consolidate hits into one alert per subject and period."""
+        return self.scoring is not None
 
     @property
     def enabled(self) -> tuple[Rule, ...]:
@@ -115,24 +137,78 @@ def _rule(entry: dict[str, Any]) -> Rule:
     )
 
 
+PERIODS = ("week", "day")
+
+
+def _scoring(section: dict[str, Any] | None, rules: tuple[Rule, ...]) -> Scoring | None:
+    if section is None:
+        return None
+    period = section.get("period", "week")
+    if period not in PERIODS:
+        raise ConfigError(f"scoring: period {period!r} not in {PERIODS}")
+    threshold = section.get("alert_threshold")
+    if not isinstance(threshold, int) or isinstance(threshold, bool) or threshold <= 0:
+        raise ConfigError(f"scoring: alert_threshold must be a positive integer, got {threshold!r}")
+    floors = section.get("severity_floors", {})
+    unknown = set(floors) - set(SEVERITIES)
+    if unknown or not floors:
+        raise ConfigError(f"scoring: severity_floors needs severities from {SEVERITIES}")
+    ordered = tuple(sorted(((k, int(v)) for k, v in floors.items()), key=lambda kv: kv[1]))
+    if [SEVERITIES.index(k) for k, _ in ordered] != sorted(SEVERITIES.index(k) for k in floors):
+        raise ConfigError("scoring: severity floors must rise with the severity")
+    if ordered[0][1] > threshold:
+        raise ConfigError("scoring: the lowest severity floor must not exceed alert_threshold")
+    for rule in rules:
+        score = rule.param("score")
+        if score is None or int(score) != score or score <= 0:
+            raise ConfigError(f"rule {rule.id}: a scored pack needs a positive whole `score`")
+    return Scoring(period=period, alert_threshold=threshold, severity_floors=ordered)
+
+
 def parse(document: dict[str, Any]) -> RulePack:
     rules = tuple(_rule(entry) for entry in document.get("rule", ()))
     ids = [rule.id for rule in rules]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"rule pack has duplicate rule ids: {ids}")
     return RulePack(
-        name=document.get("name", "rules"), version=str(document["version"]), rules=rules
+        name=document.get("name", "rules"),
+        version=str(document["version"]),
+        rules=rules,
+        scoring=_scoring(document.get("scoring"), rules),
     )
 
 
 def load(config: Config, relative: str | None = None) -> RulePack:
-    """The rule pack named by ``[gold] rule_pack`` in the environment (default: v1)."""
+    """The rule pack named by ``[gold] rule_pack`` in the environment (default: v2).
+
+    ``relative`` is a path under ``conf/`` or a short name (``v1``, ``v2``); a path that is not
+    under ``conf/`` (an absolute one: a candidate pack under review) is read as it is.
+    """
     relative = relative or config.data.get("gold", {}).get("rule_pack", DEFAULT_PACK)
+    relative = PACK_NAMES.get(relative, relative)
     path = config.root / "conf" / relative
     if not path.exists():
         raise ConfigError(f"rule pack {path} not found")
     with path.open("rb") as fh:
         return parse(tomllib.load(fh))
+
+
+def fingerprint(pack: RulePack, extra: str = "") -> str:
+    """What gold was built with: the pack's rules, their hashes, the scoring and ``extra`` (the
+    allow-list's fingerprint). A change makes the next gold run a full rebuild."""
+    canonical = json.dumps(
+        {
+            "name": pack.name,
+            "version": pack.version,
+            "rules": [[r.id, r.param_hash, r.enabled, r.severity] for r in pack.rules],
+            "scoring": None if pack.scoring is None else [
+                pack.scoring.period, pack.scoring.alert_threshold, pack.scoring.severity_floors
+            ],
+            "extra": extra,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def with_params(rule: Rule, **changes: Any) -> Rule:

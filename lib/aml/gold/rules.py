@@ -166,22 +166,51 @@ FROM flagged WHERE is_flagged = 1
 
 
 def velocity_spike(rule: Rule) -> str:
-    """R07: ``v7 > m * (hist / 23 * 7)``, evaluated exactly as ``v7 * (H - S) > m * S * hist``."""
+    """R07: ``v7 > m * (hist / 23 * 7)``, evaluated exactly as ``v7 * (H - S) > m * S * hist``.
+
+    Pack v2 may add breadth conditions over the spike window ``[t - S, t]``: at least
+    ``min_spike_count`` payments and ``min_spike_counterparties`` distinct receivers (a rise
+    spread over several new payments, not one large one). Absent, they add nothing (v1).
+    """
     spike, history = _seconds(rule, "spike_seconds"), _seconds(rule, "history_seconds")
     multiplier = literal(rule.param("multiplier"))
+    spike_frame = f"PARTITION BY subject_token ORDER BY ts_s RANGE BETWEEN {spike} PRECEDING AND CURRENT ROW"
+    breadth = ""
+    if rule.param("min_spike_count") is not None:
+        breadth += f" AND count(*) OVER ({spike_frame}) >= {literal(rule.param('min_spike_count'))}"
+    if rule.param("min_spike_counterparties") is not None:
+        breadth += (
+            f" AND size(collect_set(receiver) OVER ({spike_frame})) >= "
+            f"{literal(rule.param('min_spike_counterparties'))}"
+        )
+    if rule.param("history_max_ratio") is not None:
+        breadth += (
+            f" AND sum(amount) OVER ({spike_frame}) >= "
+            f"{literal(rule.param('history_max_ratio'))} * max(amount) OVER history"
+        )
+    if rule.param("min_new_counterparties") is not None:
+        breadth += (
+            f" AND size(array_except(collect_set(receiver) OVER ({spike_frame}), "
+            f"collect_set(receiver) OVER history)) >= {literal(rule.param('min_new_counterparties'))}"
+        )
+    if rule.param("counterparty_ratio") is not None:
+        breadth += (
+            f" AND size(collect_set(receiver) OVER ({spike_frame})) >= "
+            f"{literal(rule.param('counterparty_ratio'))} * size(collect_set(receiver) OVER history)"
+        )
     return f"""
 WITH outgoing AS (
   SELECT transaction_id, unix_seconds(event_ts) AS ts_s, {party("sender")},
-         {attributes("sender")}
+         receiver_account_token AS receiver, {attributes("sender")}
   FROM {{tx}}
   WHERE {VALID} AND sender_account_token IS NOT NULL
 ),
 windows AS (
   SELECT *,
-         sum(amount) OVER (PARTITION BY subject_token ORDER BY ts_s
-                           RANGE BETWEEN {spike} PRECEDING AND CURRENT ROW) AS spike_total,
+         sum(amount) OVER ({spike_frame}) AS spike_total,
          sum(amount) OVER history AS history_total,
-         count(*) OVER history AS history_count
+         count(*) OVER history AS history_count,
+         TRUE{breadth} AS is_broad
   FROM outgoing
   WINDOW history AS (PARTITION BY subject_token ORDER BY ts_s
                      RANGE BETWEEN {history} PRECEDING AND {spike + 1} PRECEDING)
@@ -190,6 +219,7 @@ triggers AS (
   SELECT *, CASE WHEN history_count >= {literal(rule.param("min_history_count"))}
                   AND spike_total >= {literal(rule.param("min_spike_total"))}
                   AND spike_total * {history - spike} > {multiplier} * {spike} * history_total
+                  AND is_broad
              THEN 1 ELSE 0 END AS is_trigger
   FROM windows
 ),{flag_all(spike, "triggers")}
@@ -313,10 +343,13 @@ KINDS: dict[str, Callable[[Rule], str]] = {
 
 def sql(rule: Rule) -> str:
     """The SQL of one rule (placeholders ``{tx}``, and ``{first}`` for round trips)."""
+    from aml.gold.rules_v2 import KINDS as V2_KINDS
+
+    kinds = {**KINDS, **V2_KINDS}
     try:
-        template = KINDS[rule.kind]
+        template = kinds[rule.kind]
     except KeyError as exc:
         raise ConfigError(
-            f"rule {rule.id}: unknown kind {rule.kind!r}; known: {sorted(KINDS)}"
+            f"rule {rule.id}: unknown kind {rule.kind!r}; known: {sorted(kinds)}"
         ) from exc
     return template(rule)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from aml.gold.evaluation import SCOPE_SCHEMA, reach, subject_sides
+from aml.gold.evaluation import GRAPH_KINDS, SCOPE_SCHEMA, reach, subject_sides
 from aml.gold.rulepack import Rule, RulePack
 
 CHANGE_TYPES = ("insert", "update_preimage", "update_postimage", "delete")
@@ -78,8 +78,23 @@ def _rule_points(rule: Rule, points_df: DataFrame, tx_df: DataFrame) -> DataFram
     return accounts_df
 
 
+def _span(rule: Rule, points_df: DataFrame, before: int, after: int) -> DataFrame:
+    """One row with a null subject (every subject) over the changes' whole span: a block or a
+    path can put a change under accounts that are not on the changed row."""
+    return points_df.agg(
+        (F.min("s") - before).alias("lo_s"), (F.max("s") + after).alias("hi_s")
+    ).select(
+        F.lit(rule.id).alias("rule_id"),
+        F.lit(None).cast("string").alias("subject_token"),
+        "lo_s",
+        "hi_s",
+    ).where(F.col("lo_s").isNotNull())
+
+
 def build_scope(changes_df: DataFrame, tx_df: DataFrame, pack: RulePack) -> DataFrame:
     """``rule_id, subject_token, lo_s, hi_s`` for every rule and affected subject.
+
+    A null ``subject_token`` (graph kinds) means every subject over ``[lo_s, hi_s]``.
 
     Args:
         changes_df: silver change-feed rows (every change type) since gold last consumed silver.
@@ -90,6 +105,9 @@ def build_scope(changes_df: DataFrame, tx_df: DataFrame, pack: RulePack) -> Data
     parts = []
     for rule in pack.enabled:
         before, after = reach(rule)
+        if rule.kind in GRAPH_KINDS:
+            parts.append(_span(rule, points_df, before, after))
+            continue
         parts.append(
             _rule_points(rule, points_df, tx_df)
             .where(F.col("account").isNotNull())
