@@ -27,6 +27,8 @@ COMMAND_MODULES = (
     "aml.ingest.reconcile",
     "aml.build",
     "aml.gold.evaluate",
+    "aml.gold.suppressions_cli",
+    "aml.gold.backtest",
     "aml.stream.produce",
     "aml.stream.job",
     "aml.crypto.cli",

@@ -129,19 +129,64 @@ def typology_counts(
     )
 
 
+def alert_rules(alerts_df: DataFrame) -> DataFrame:
+    """``alert_id, rule_id``: the rules each alert rests on. A v1 alert has one rule; a scored
+    (v2) alert has every rule of its ``score_breakdown``."""
+    if "score_breakdown" in alerts_df.columns:
+        return alerts_df.select(
+            "alert_id", F.explode("score_breakdown.rule_id").alias("rule_id")
+        ).distinct()
+    return alerts_df.select("alert_id", "rule_id")
+
+
 def alert_outcomes(alerts_df: DataFrame, labels_df: DataFrame) -> DataFrame:
-    """``alert_id, rule_id, is_true_positive``: true when any of its transactions is labelled
-    laundering; an alert with no (or unknown) transactions counts as a false positive."""
+    """``alert_id, rule_id, is_true_positive`` (a row per alert and rule it rests on): true when
+    any of its transactions is labelled laundering; an alert with no (or unknown) transactions
+    counts as a false positive."""
     labelled_df = labels_df.select(
         "transaction_id", (F.col("is_laundering") == 1).alias("is_laundering_tx")
     )
-    return (
+    outcomes_df = (
         alerts_df.where(F.col("alert_id").isNotNull())
-        .select("alert_id", "rule_id", F.explode_outer("transaction_ids").alias("transaction_id"))
+        .select("alert_id", F.explode_outer("transaction_ids").alias("transaction_id"))
         .join(labelled_df, on="transaction_id", how="left")
-        .groupBy("alert_id", "rule_id")
+        .groupBy("alert_id")
         .agg(F.coalesce(F.max("is_laundering_tx"), F.lit(False)).alias("is_true_positive"))
     )
+    return alert_rules(alerts_df).join(outcomes_df, on="alert_id", how="inner")
+
+
+def alert_totals(outcomes_df: DataFrame) -> dict[str, int]:
+    """Alerts and true-positive alerts, each alert counted once."""
+    row = (
+        outcomes_df.groupBy("alert_id")
+        .agg(F.max("is_true_positive").alias("tp"))
+        .agg(F.count("*").alias("alerts"), F.sum(F.col("tp").cast("long")).alias("tp"))
+        .first()
+    )
+    return {"alerts": int(row["alerts"] or 0), "true_positive_alerts": int(row["tp"] or 0)}
+
+
+def hard_negatives_alerted(
+    hn_df: DataFrame, alerts_df: DataFrame, labels_df: DataFrame
+) -> dict[str, int]:
+    """Hard-negative instances in silver, and how many any alert's evidence touches."""
+    silver_ids_df = labels_df.select("transaction_id").distinct()
+    evidence_df = (
+        alerts_df.select(F.explode("transaction_ids").alias("transaction_id"))
+        .distinct()
+        .withColumn("is_alerted", F.lit(True))
+    )
+    row = (
+        hn_df.where(F.col("instance_id").isNotNull())
+        .join(silver_ids_df, on="transaction_id", how="left_semi")
+        .join(evidence_df, on="transaction_id", how="left")
+        .groupBy("instance_id")
+        .agg(F.max(F.coalesce("is_alerted", F.lit(False))).alias("is_alerted"))
+        .agg(F.count("*").alias("n"), F.sum(F.col("is_alerted").cast("long")).alias("alerted"))
+        .first()
+    )
+    return {"instances": int(row["n"] or 0), "instances_alerted": int(row["alerted"] or 0)}
 
 
 def rule_counts(hit_pairs_df: DataFrame, outcomes_df: DataFrame) -> DataFrame:
@@ -222,22 +267,32 @@ def detection_metrics(
     the distinct over ``gold.suspicious_transactions`` each time would cost more than the memory.
     """
     hit_pairs_df = filter_hit_pairs(hits_df).persist()
+    # a scored pack detects through alerts: a hit below its period's threshold is a signal only
+    detected_df = (
+        filter_hit_pairs(hits_df.where(F.col("alert_id").isNotNull())).persist()
+        if pack.is_scored
+        else hit_pairs_df
+    )
+    outcomes_df = alert_outcomes(alerts_df, labels_df).persist()
     try:
-        by_typology = typology_counts(gt_df, hit_pairs_df, labels_df, report.coverage(pack))
+        by_typology = typology_counts(gt_df, detected_df, labels_df, report.coverage(pack))
         typologies = _by_key(by_typology, "laundering_type")
-        per_rule = _by_key(
-            rule_counts(hit_pairs_df, alert_outcomes(alerts_df, labels_df)), "rule_id"
-        )
-        negatives = None
+        per_rule = _by_key(rule_counts(hit_pairs_df, outcomes_df), "rule_id")
+        negatives = any_negatives = None
         if hn_df is not None:
-            negatives = _by_key(hard_negative_counts(hn_df, hit_pairs_df, labels_df), "rule_id")
+            if not pack.is_scored:
+                negatives = _by_key(hard_negative_counts(hn_df, hit_pairs_df, labels_df), "rule_id")
+            any_negatives = hard_negatives_alerted(hn_df, alerts_df, labels_df)
         labels = {
-            k: int(v or 0) for k, v in label_view(labels_df, hit_pairs_df).first().asDict().items()
+            k: int(v or 0) for k, v in label_view(labels_df, detected_df).first().asDict().items()
         }
+        totals = alert_totals(outcomes_df)
     finally:
         hit_pairs_df.unpersist()
+        detected_df.unpersist()
+        outcomes_df.unpersist()
     return {
-        "overall": report.overall(labels, per_rule),
+        "overall": report.overall(labels, per_rule, totals, any_negatives),
         "typologies": report.typology_rows(typologies, pack),
         "rules": report.rule_rows(pack, per_rule, negatives),
     }
@@ -289,6 +344,17 @@ def dataset_info(data_dir: Path) -> dict[str, Any]:
     }
 
 
+def default_dataset(config: Config, data: Path | str | None = None) -> Path:
+    """The dataset whose ground truth judges the lake: ``data`` when given, else the dataset
+    last loaded into the source (what ``aml demo`` and ``aml load`` ran), else
+    ``<data_dir>/saml_d``."""
+    from aml.sources.loader import loaded_dataset
+
+    if data:
+        return Path(data)
+    return loaded_dataset(config) or config.data_dir / "saml_d"
+
+
 def check_dataset(data_dir: Path) -> None:
     if not (data_dir / GROUND_TRUTH).is_file():
         raise EvaluationInputError(
@@ -334,7 +400,7 @@ def evaluate(spark: SparkSession, config: Config, data_dir: Path, out_dir: Path)
     result = {
         "generated_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "dataset": dataset_info(data_dir),
-        "rule_pack": {"name": pack.name, "version": pack.version},
+        "rule_pack": {"name": pack.name, "version": pack.version, "scored": pack.is_scored},
         **metrics,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -352,7 +418,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--data",
         type=Path,
         default=None,
-        help="dataset folder with ground_truth.csv (default: <data_dir>/saml_d)",
+        help="dataset folder with ground_truth.csv (default: the dataset last loaded, else "
+        "<data_dir>/saml_d)",
     )
     parser.add_argument(
         "--out",
@@ -367,7 +434,7 @@ def execute(args: argparse.Namespace) -> int:
 
     try:
         config = load_config(args.env)
-        data_dir = args.data or config.data_dir / "saml_d"
+        data_dir = default_dataset(config, args.data)
         check_dataset(data_dir)  # before paying for a session
         spark = build_session(config, f"aml-{JOB}")
         result = evaluate(spark, config, data_dir, args.out or config.run_dir / "reports")

@@ -115,12 +115,36 @@ def rule_rows(pack: RulePack, counts: Counts, negatives: Counts | None) -> list[
     return rows
 
 
-def overall(labels: Mapping[str, int], per_rule: Counts) -> dict[str, Any]:
-    """Totals over all alerts, and the label-based transaction view."""
+def overall(
+    labels: Mapping[str, int],
+    per_rule: Counts,
+    alert_totals: Mapping[str, int] | None = None,
+    hard_negatives: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
+    """Totals over all alerts, and the label-based transaction view.
+
+    ``alert_totals`` (``alerts``, ``true_positive_alerts``) counts each alert once; without it
+    the per-rule counts are summed, which is the same for v1 (an alert has one rule) but would
+    count a scored alert once per contributing rule. ``hard_negatives`` (``instances``,
+    ``instances_alerted``): hard-negative instances any alert's evidence touches.
+    """
     transactions = labels["transactions"]
-    alerts = sum(c.get("alerts", 0) for c in per_rule.values())
-    true_positives = sum(c.get("true_positive_alerts", 0) for c in per_rule.values())
+    if alert_totals is None:
+        alerts = sum(c.get("alerts", 0) for c in per_rule.values())
+        true_positives = sum(c.get("true_positive_alerts", 0) for c in per_rule.values())
+    else:
+        alerts, true_positives = alert_totals["alerts"], alert_totals["true_positive_alerts"]
+    negatives = {}
+    if hard_negatives is not None:
+        negatives = {
+            "hard_negative_instances": hard_negatives["instances"],
+            "hard_negative_instances_alerted": hard_negatives["instances_alerted"],
+            "hard_negative_share_alerted": ratio(
+                hard_negatives["instances_alerted"], hard_negatives["instances"]
+            ),
+        }
     return {
+        **negatives,
         "silver_transactions": transactions,
         "transactions_hit": labels["transactions_hit"],
         "total_hits": sum(c.get("hits", 0) for c in per_rule.values()),
@@ -235,21 +259,30 @@ def _rule_cells(r: Mapping[str, Any]) -> list[str]:
 def render_markdown(report: Mapping[str, Any]) -> str:
     """The report as readable markdown: provenance, totals, per typology, per rule."""
     o, version = report["overall"], report["rule_pack"]["version"]
+    scored = bool(report["rule_pack"].get("scored"))
+    caught = "in an alert" if scored else "hit by any rule"
     lines = ["# Detection quality", "", *_provenance(report), "", "## All alerts", ""]
-    lines += _table(
-        ["measure", "value"],
-        [
-            ["silver transactions", _num(o["silver_transactions"])],
-            ["hits (transaction, rule)", _num(o["total_hits"])],
-            ["transactions hit by any rule", _num(o["transactions_hit"])],
-            ["alerts", _num(o["total_alerts"])],
-            ["alerts per 1,000 transactions", _num(o["alerts_per_1000_transactions"])],
-            ["alert precision (alerts with a laundering transaction)", pct(o["alert_precision"])],
-            ["laundering transactions (labels)", _num(o["laundering_transactions"])],
-            ["laundering transactions hit by any rule", pct(o["laundering_share_hit"])],
-        ],
-    )
-    lines += ["", "## Per typology (ground truth; detected = hit by one of its own rules)", ""]
+    rows = [
+        ["silver transactions", _num(o["silver_transactions"])],
+        ["hits (transaction, rule)", _num(o["total_hits"])],
+        [f"transactions {caught}", _num(o["transactions_hit"])],
+        ["alerts", _num(o["total_alerts"])],
+        ["alerts per 1,000 transactions", _num(o["alerts_per_1000_transactions"])],
+        ["alert precision (alerts with a laundering transaction)", pct(o["alert_precision"])],
+        ["laundering transactions (labels)", _num(o["laundering_transactions"])],
+        [f"laundering transactions {caught}", pct(o["laundering_share_hit"])],
+    ]
+    if o.get("hard_negative_instances") is not None:
+        rows.append(
+            [
+                "hard-negative instances alerted (any alert)",
+                f"{o['hard_negative_instances_alerted']} / {o['hard_negative_instances']} "
+                f"({pct(o['hard_negative_share_alerted'])})",
+            ]
+        )
+    lines += _table(["measure", "value"], rows)
+    detected = "in an alert through" if scored else "hit by"
+    lines += ["", f"## Per typology (ground truth; detected = {detected} one of its own rules)", ""]
     lines += _table(TYPOLOGY_HEADER, [_typology_cells(t, version) for t in report["typologies"]])
     lines += [
         "",

@@ -112,9 +112,7 @@ def _scoped_rows(
     return rows_df.localCheckpoint()
 
 
-def _time_scoped_rows(
-    tx_df: DataFrame, scope_df: DataFrame, before: int, after: int
-) -> DataFrame:
+def _time_scoped_rows(tx_df: DataFrame, scope_df: DataFrame, before: int, after: int) -> DataFrame:
     """Every row (of any account) within the scope's time span, widened by the margin."""
     span = scope_df.agg(F.min("lo_s").alias("lo"), F.max("hi_s").alias("hi")).first()
     if span is None or span["lo"] is None:

@@ -201,9 +201,9 @@ def fingerprint(pack: RulePack, extra: str = "") -> str:
             "name": pack.name,
             "version": pack.version,
             "rules": [[r.id, r.param_hash, r.enabled, r.severity] for r in pack.rules],
-            "scoring": None if pack.scoring is None else [
-                pack.scoring.period, pack.scoring.alert_threshold, pack.scoring.severity_floors
-            ],
+            "scoring": None
+            if pack.scoring is None
+            else [pack.scoring.period, pack.scoring.alert_threshold, pack.scoring.severity_floors],
             "extra": extra,
         },
         sort_keys=True,

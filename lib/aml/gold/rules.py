@@ -174,7 +174,9 @@ def velocity_spike(rule: Rule) -> str:
     """
     spike, history = _seconds(rule, "spike_seconds"), _seconds(rule, "history_seconds")
     multiplier = literal(rule.param("multiplier"))
-    spike_frame = f"PARTITION BY subject_token ORDER BY ts_s RANGE BETWEEN {spike} PRECEDING AND CURRENT ROW"
+    spike_frame = (
+        f"PARTITION BY subject_token ORDER BY ts_s RANGE BETWEEN {spike} PRECEDING AND CURRENT ROW"
+    )
     breadth = ""
     if rule.param("min_spike_count") is not None:
         breadth += f" AND count(*) OVER ({spike_frame}) >= {literal(rule.param('min_spike_count'))}"
@@ -191,12 +193,14 @@ def velocity_spike(rule: Rule) -> str:
     if rule.param("min_new_counterparties") is not None:
         breadth += (
             f" AND size(array_except(collect_set(receiver) OVER ({spike_frame}), "
-            f"collect_set(receiver) OVER history)) >= {literal(rule.param('min_new_counterparties'))}"
+            "collect_set(receiver) OVER history)) >= "
+            f"{literal(rule.param('min_new_counterparties'))}"
         )
     if rule.param("counterparty_ratio") is not None:
         breadth += (
             f" AND size(collect_set(receiver) OVER ({spike_frame})) >= "
-            f"{literal(rule.param('counterparty_ratio'))} * size(collect_set(receiver) OVER history)"
+            f"{literal(rule.param('counterparty_ratio'))} * "
+            "size(collect_set(receiver) OVER history)"
         )
     return f"""
 WITH outgoing AS (

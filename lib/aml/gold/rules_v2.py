@@ -144,7 +144,8 @@ ids AS (
   UNION SELECT explode(out_ids) AS transaction_id, 'out' AS side FROM matched
 )
 SELECT r.transaction_id, receiver_account_token AS subject_token, 'account' AS subject_role,
-       r.event_ts, r.amount, {literal(rule.severity)} AS base_severity, {attributes("receiver", "r")}
+       r.event_ts, r.amount, {literal(rule.severity)} AS base_severity,
+       {attributes("receiver", "r")}
 FROM rows r JOIN ids i ON i.transaction_id = r.transaction_id AND i.side = 'in'
 UNION
 SELECT r.transaction_id, sender_account_token AS subject_token, 'account' AS subject_role,
@@ -172,7 +173,9 @@ def new_corridor(rule: Rule) -> str:
     frame = "PARTITION BY subject_token ORDER BY ts_s RANGE BETWEEN"
     ratio = ""
     if rule.param("counterparty_ratio") is not None:
-        ratio = f" AND n_new >= {literal(rule.param('counterparty_ratio'))} * history_counterparties"
+        ratio = (
+            f" AND n_new >= {literal(rule.param('counterparty_ratio'))} * history_counterparties"
+        )
     return f"""
 WITH outgoing AS (
   SELECT transaction_id, unix_seconds(event_ts) AS ts_s, {party("sender")},
@@ -189,8 +192,8 @@ windows AS (
            AS history_count,
          coalesce(sum(is_q) OVER ({frame} {history} PRECEDING AND {window + 1} PRECEDING), 0)
            AS history_q,
-         size(collect_set(counterparty) OVER ({frame} {history} PRECEDING AND {window + 1} PRECEDING))
-           AS history_counterparties
+         size(collect_set(counterparty) OVER (
+              {frame} {history} PRECEDING AND {window + 1} PRECEDING)) AS history_counterparties
   FROM outgoing
 ),
 triggers AS (
@@ -262,7 +265,9 @@ def scatter_gather(rule: Rule) -> str:
     and ``x2.amount`` within ``[ratio_low, ratio_high] * x1.amount``. A path is a hit (both legs)
     when the paths of the same (S, C) whose first leg is within W of its own go through at least
     ``min_intermediaries`` distinct M. Both legs are hits of the source S (role ``source``)
-    and of the sink C (role ``sink``).
+    and of the sink C (role ``sink``); a leg that is both a source's and a sink's for the same
+    account (a ring) is one hit, role ``sink``. The subject's PEP / HIGH-risk flags are its own,
+    from the legs on which it is the sender or the receiver.
     """
     window = _seconds(rule, "window_seconds")
     low, high = literal(rule.param("ratio_low")), literal(rule.param("ratio_high"))
@@ -288,14 +293,30 @@ legs AS (
   UNION SELECT id2, source, 'source' FROM qualified
   UNION SELECT id1, sink, 'sink' FROM qualified
   UNION SELECT id2, sink, 'sink' FROM qualified
+),
+members AS (
+  -- one hit per (transaction, subject): in a ring a leg can be a source's and a sink's at once
+  SELECT transaction_id, subject_token, min(subject_role) AS subject_role
+  FROM legs GROUP BY transaction_id, subject_token
+),
+flags AS (
+  -- the subject's own PEP / HIGH-risk flags, from any row where it is the sender or receiver
+  SELECT account, bool_or(is_pep) AS is_pep, bool_or(is_high_risk) AS is_high_risk
+  FROM (SELECT sender_account_token AS account, coalesce(sender_is_pep, FALSE) AS is_pep,
+               coalesce(sender_customer_risk_rating = 'HIGH', FALSE) AS is_high_risk
+        FROM {{tx}} WHERE transaction_id IN (SELECT transaction_id FROM members)
+        UNION ALL
+        SELECT receiver_account_token, coalesce(receiver_is_pep, FALSE),
+               coalesce(receiver_customer_risk_rating = 'HIGH', FALSE)
+        FROM {{tx}} WHERE transaction_id IN (SELECT transaction_id FROM members))
+  GROUP BY account
 )
-SELECT t.transaction_id, l.subject_token, l.subject_role, t.event_ts, t.amount,
+SELECT t.transaction_id, m.subject_token, m.subject_role, t.event_ts, t.amount,
        {literal(rule.severity)} AS base_severity,
-       coalesce(CASE WHEN l.subject_role = 'source' THEN t.sender_is_pep END, FALSE)
-         AS subject_is_pep,
-       coalesce(CASE WHEN l.subject_role = 'source'
-                     THEN t.sender_customer_risk_rating = 'HIGH' END, FALSE) AS subject_is_high_risk
-FROM {{tx}} t JOIN legs l ON l.transaction_id = t.transaction_id
+       coalesce(f.is_pep, FALSE) AS subject_is_pep,
+       coalesce(f.is_high_risk, FALSE) AS subject_is_high_risk
+FROM {{tx}} t JOIN members m ON m.transaction_id = t.transaction_id
+LEFT JOIN flags f ON f.account = m.subject_token
 """
 
 
@@ -309,8 +330,14 @@ def gather_scatter(rule: Rule) -> str:
     """
     window = _seconds(rule, "window_seconds")
     low, high = literal(rule.param("ratio_low")), literal(rule.param("ratio_high"))
-    frame = f"PARTITION BY subject_token ORDER BY ts_s RANGE BETWEEN {window} PRECEDING AND CURRENT ROW"
-    base = f"{VALID} AND {TOKENS} AND NOT coalesce(is_cash, FALSE) AND sender_account_token <> receiver_account_token AND amount >= {literal(rule.param('min_amount'))}"
+    frame = (
+        f"PARTITION BY subject_token ORDER BY ts_s RANGE BETWEEN {window} PRECEDING AND CURRENT ROW"
+    )
+    base = (
+        f"{VALID} AND {TOKENS} AND NOT coalesce(is_cash, FALSE) "
+        "AND sender_account_token <> receiver_account_token "
+        f"AND amount >= {literal(rule.param('min_amount'))}"
+    )
     return f"""
 WITH rows AS (
   SELECT transaction_id, unix_seconds(event_ts) AS ts_s, 'in' AS dir,

@@ -81,14 +81,16 @@ def _rule_points(rule: Rule, points_df: DataFrame, tx_df: DataFrame) -> DataFram
 def _span(rule: Rule, points_df: DataFrame, before: int, after: int) -> DataFrame:
     """One row with a null subject (every subject) over the changes' whole span: a block or a
     path can put a change under accounts that are not on the changed row."""
-    return points_df.agg(
-        (F.min("s") - before).alias("lo_s"), (F.max("s") + after).alias("hi_s")
-    ).select(
-        F.lit(rule.id).alias("rule_id"),
-        F.lit(None).cast("string").alias("subject_token"),
-        "lo_s",
-        "hi_s",
-    ).where(F.col("lo_s").isNotNull())
+    return (
+        points_df.agg((F.min("s") - before).alias("lo_s"), (F.max("s") + after).alias("hi_s"))
+        .select(
+            F.lit(rule.id).alias("rule_id"),
+            F.lit(None).cast("string").alias("subject_token"),
+            "lo_s",
+            "hi_s",
+        )
+        .where(F.col("lo_s").isNotNull())
+    )
 
 
 def build_scope(changes_df: DataFrame, tx_df: DataFrame, pack: RulePack) -> DataFrame:

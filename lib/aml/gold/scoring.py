@@ -136,13 +136,17 @@ def consolidate(
             ).alias("ranked"),
         )
         .where(F.col("score") >= scoring.alert_threshold)
-        .withColumn("alert_id", scored_alert_id(F.col("subject_token"), F.col("period_start"), pack))
+        .withColumn(
+            "alert_id", scored_alert_id(F.col("subject_token"), F.col("period_start"), pack)
+        )
     )
-    alerted_hits_df = hits_df.join(
-        totals_df.select(*keys, F.col("alert_id").alias("_alert_id")), on=keys, how="left"
-    ).withColumn(
-        "alert_id", F.when(~F.col("is_suppressed"), F.col("_alert_id"))
-    ).drop("_alert_id")
+    alerted_hits_df = (
+        hits_df.join(
+            totals_df.select(*keys, F.col("alert_id").alias("_alert_id")), on=keys, how="left"
+        )
+        .withColumn("alert_id", F.when(~F.col("is_suppressed"), F.col("_alert_id")))
+        .drop("_alert_id")
+    )
     evidence_df = alerted_hits_df.where(F.col("alert_id").isNotNull())
     distinct_tx_df = evidence_df.dropDuplicates(["alert_id", "transaction_id"])
     amounts_df = distinct_tx_df.groupBy("alert_id").agg(
@@ -194,7 +198,9 @@ def consolidate(
                 "typologies": F.array_sort(
                     F.array_distinct(
                         F.filter(
-                            F.flatten(F.transform(F.col("ranked"), lambda r: typologies[r["rule_id"]])),
+                            F.flatten(
+                                F.transform(F.col("ranked"), lambda r: typologies[r["rule_id"]])
+                            ),
                             lambda t: t != "",
                         )
                     )

@@ -72,6 +72,8 @@ def _entry(raw: dict[str, Any], source: str) -> Suppression:
             "(`aml suppressions token --account N`), never an account number"
         )
     rules = tuple(raw["rules"]) if isinstance(raw["rules"], list) else (str(raw["rules"]),)
+    if not rules or not all(isinstance(r, str) and r for r in rules):
+        raise ConfigError(f'{source}: suppression {name}: rules must be rule ids or "*"')
     dates = []
     for key in ("valid_from", "expires"):
         value = raw[key]
@@ -148,7 +150,13 @@ def path(config: Config) -> Path:
 
 
 def parse(document: dict[str, Any], source: str = "suppressions") -> AllowList:
-    entries = tuple(_entry(raw, source) for raw in document.get("suppression", ()))
+    unknown = set(document) - {"suppression"}
+    if unknown:
+        raise ConfigError(f"{source}: unknown keys {sorted(unknown)} (entries are [[suppression]])")
+    raw_entries = document.get("suppression", [])
+    if not isinstance(raw_entries, list):
+        raise ConfigError(f"{source}: write each entry as [[suppression]], not [suppression]")
+    entries = tuple(_entry(raw, source) for raw in raw_entries)
     ids = [e.id for e in entries]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"{source}: duplicate suppression ids {sorted(ids)}")
@@ -160,8 +168,12 @@ def load(config: Config) -> AllowList:
     file = path(config)
     if not file.exists():
         return AllowList()
-    with file.open("rb") as fh:
-        return parse(tomllib.load(fh), str(file))
+    try:
+        with file.open("rb") as fh:
+            document = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
+    return parse(document, str(file))
 
 
 def audit(

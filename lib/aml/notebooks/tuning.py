@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 
 
 def dataset_dir(config: Config, data: str = "") -> Path:
-    """The generated dataset holding ``ground_truth.csv`` (default ``<data_dir>/saml_d``)."""
-    return Path(data) if data else config.data_dir / "saml_d"
+    """The generated dataset holding ``ground_truth.csv``: ``data``, else the dataset last
+    loaded into the source (after ``make demo``: its demo dataset), else ``<data_dir>/saml_d``."""
+    return gold_evaluate.default_dataset(config, data)
 
 
 def ground_truth(spark: SparkSession, data_dir: Path) -> tuple[DataFrame, DataFrame | None]:

@@ -15,6 +15,7 @@ so loading it again reuses them and inserts nothing. New rows never overwrite ex
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -264,8 +265,31 @@ def load(
         if all_increments and not names:
             raise LoadError(f"{dataset} has no increments/ directory with increments")
         if not names:
-            return load_dataset_base(loader, dataset)
-        results: list[LoadResult] = []
-        for name in names:
-            results += load_increment(loader, dataset, name)
-        return results
+            results = load_dataset_base(loader, dataset)
+        else:
+            results = []
+            for name in names:
+                results += load_increment(loader, dataset, name)
+    remember_dataset(config, dataset)
+    return results
+
+
+LAST_LOADED = "last-loaded-dataset.json"
+
+
+def remember_dataset(config: Config, dataset: Path) -> None:
+    """Notes which generated dataset the source now holds, so that the evaluation, the backtest
+    and the notebooks find its ground truth without being told (``aml demo`` loads
+    ``<data_dir>/demo-<rows>-<seed>``, not ``<data_dir>/saml_d``)."""
+    marker = config.data_dir / LAST_LOADED
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"dataset": str(Path(dataset).resolve())}) + "\n")
+
+
+def loaded_dataset(config: Config) -> Path | None:
+    """The dataset :func:`remember_dataset` noted last, if it still exists."""
+    marker = config.data_dir / LAST_LOADED
+    if not marker.is_file():
+        return None
+    path = Path(json.loads(marker.read_text())["dataset"])
+    return path if path.is_dir() else None

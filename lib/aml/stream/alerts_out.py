@@ -32,14 +32,18 @@ MESSAGE_COLUMNS = (
     "hit_count", "total_amount", "first_event_ts", "last_event_ts", "transaction_ids",
     "narrative", "status", "silver_version",
 )  # fmt: skip
+# a scored pack's alert also carries its score, breakdown and suspected typologies
+SCORED_MESSAGE_COLUMNS = ("score", "score_breakdown", "typologies", "pack_version")
 
 
 def messages(alerts_df: DataFrame) -> DataFrame:
     """Staged alert changes -> ``key``, ``value`` (NULL: a deleted alert), ``transaction_ids``."""
+    scored = [c for c in SCORED_MESSAGE_COLUMNS if c in alerts_df.columns]
     body = F.to_json(
         F.struct(
             *[F.col(c) for c in MESSAGE_COLUMNS if c not in ("total_amount",)],
             F.col("total_amount").cast("string").alias("total_amount"),
+            *[F.col(c) for c in scored],
         )
     )
     return alerts_df.select(
