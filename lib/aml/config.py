@@ -110,6 +110,11 @@ class Config:
         }
         return replace(self, data={**self.data, "lake": lake})
 
+    def with_settings(self, section: str, **values: Any) -> Config:
+        """This environment with some settings of one section replaced (e.g. the rule pack:
+        ``config.with_settings("gold", rule_pack="v1")``)."""
+        return replace(self, data={**self.data, section: {**self.data.get(section, {}), **values}})
+
     def table_path(self, layer: str, table: str) -> str:
         """Location of a Delta table, e.g. ``table_path("bronze", "transactions")``."""
         return f"{self.lake_root.rstrip('/')}/{layer}/{table}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import html
 import re
 import shutil
 from collections.abc import Iterator
@@ -30,7 +31,9 @@ from aml.notebooks.runner import CellRun, NotebookRun
 
 DECRYPT_CELL = "Decrypt the subject's details (investigators only)"
 IMAGE_DATA = re.compile(r"data:image/png;base64,[A-Za-z0-9+/=]+")
-PLOTS = {"01_overview": 3, "04_detection_quality": 3, "05_pipeline_health": 5}
+PLOTS = {"01_overview": 3, "04_detection_quality": 4, "05_pipeline_health": 5}
+TABLE_ROW = re.compile(r"<tr[^>]*>(.*?)</tr>", re.DOTALL)
+TABLE_CELL = re.compile(r"<t[hd][^>]*>(.*?)</t[hd]>", re.DOTALL)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +51,7 @@ def widgets(lake: GoldLake, **extra: str) -> dict[str, str]:
     return {
         "lake": lake.config.lake_root,
         "data": str(lake.dataset),
-        "thresholds": "5000,50000",
+        "thresholds": "25000,50000",  # R18 min_amount of the default pack (v2): 50,000 now
         **extra,
     }
 
@@ -82,8 +85,6 @@ def personal_data(dataset: Path) -> tuple[set[str], set[str]]:
 
 def leaks(text: str, dataset: Path) -> list[str]:
     """Personal values found in ``text`` (embedded PNG data removed: plots are checked apart)."""
-    import html
-
     text = IMAGE_DATA.sub("", text)
     accounts, people = personal_data(dataset)
     found = sorted(accounts.intersection(re.findall(r"\d+", text)))
@@ -105,6 +106,18 @@ def shown(cell: CellRun) -> str:
     return "".join(cell.outputs)
 
 
+def tables(fragment: str) -> list[list[dict[str, str]]]:
+    """The HTML tables of a cell's output as rows of ``column -> text``."""
+    found = []
+    for body in re.findall(r"<table.*?</table>", fragment, re.DOTALL):
+        rows = [
+            [html.unescape(c).strip() for c in TABLE_CELL.findall(row)]
+            for row in TABLE_ROW.findall(body)
+        ]
+        found.append([dict(zip(rows[0], row, strict=True)) for row in rows[1:]])
+    return found
+
+
 def audit(lake: GoldLake, reason: str) -> list:
     return lake.table("ops", "decrypt_audit").where(F.col("reason") == reason).collect()
 
@@ -119,6 +132,37 @@ def test_every_notebook_runs_end_to_end_into_one_report(investigator_run):
     stream = titled(runs, "05_pipeline_health", "Stream progress")
     assert "No streaming runs recorded" in shown(stream)  # ops.stream_progress is absent here
     assert "laundering_transactions" in page and "frequent_receivers" in page
+
+
+def test_detection_quality_backtests_v1_against_v2_and_sweeps_the_scored_pack(
+    investigator_run, lake: GoldLake
+):
+    runs, _ = investigator_run
+    gold_alerts = lake.table("gold", "alerts").count()
+    notebook = "04_detection_quality"
+    overall, typologies = tables(
+        shown(titled(runs, notebook, "Backtest: overall and recall by typology"))
+    )
+    assert list(overall[0]) == ["metric", "candidate (v1)", "published (v2)"]
+    by_metric = {row["metric"]: row for row in overall}
+    # the published pack re-run in memory raises what gold published
+    assert int(by_metric["total_alerts"]["published (v2)"]) == gold_alerts
+    assert typologies and list(typologies[0])[:2] == ["laundering_type", "instances"]
+
+    curve_cell = shown(titled(runs, notebook, "Precision and recall over the alert threshold"))
+    (curve,) = tables(curve_cell)
+    (current,) = [row for row in curve if row["is_current"] == "True"]
+    assert int(current["threshold"]) == 100 and int(current["alerts"]) == gold_alerts
+    assert "data:image/png;base64," in curve_cell
+
+    (sweep,) = tables(shown(titled(runs, notebook, "Threshold sweep")))
+    assert [float(row["threshold"]) for row in sweep] == [25000.0, 50000.0]
+    low, now = sweep
+    assert int(now["alerts"]) == gold_alerts  # 50,000 is R18's value in the published pack
+    assert int(low["alerts"]) >= int(now["alerts"])
+    assert int(low["rule_hits"]) >= int(now["rule_hits"])
+    assert int(low["instances"]) == int(now["instances"]) > 0  # Single_large, Over-Invoicing
+    assert float(low["instance_recall"]) >= float(now["instance_recall"])
 
 
 def test_each_plot_is_a_non_blank_png_saved_and_embedded(investigator_run):

@@ -275,7 +275,7 @@ def dataset(tmp_path):
 def test_evaluate_writes_markdown_and_json_with_the_same_numbers(
     spark, base_config, inputs, dataset, tmp_path
 ):
-    config = base_config.with_lake(tmp_path / "lake")
+    config = base_config.with_lake(tmp_path / "lake").with_settings("gold", rule_pack="v1")
     for (layer, table), df in zip(
         evaluate.TABLES, (inputs["labels_df"], inputs["hits_df"], inputs["alerts_df"]), strict=True
     ):

@@ -7,12 +7,15 @@ These checks read the raw text line by line, then parse it with the runner's own
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
 import pytest
 
-from aml.notebooks import report
+from aml.config import Config
+from aml.gold import rulepack
+from aml.notebooks import report, tuning
 from aml.notebooks.source import (
     HEADER,
     MAGIC,
@@ -83,6 +86,43 @@ def test_the_decrypt_cell_is_titled_and_only_in_the_triage_notebook():
         (p.stem, c.title) for p in NOTEBOOKS for c in read(p) if "subject_details" in c.source
     }
     assert titled == {("03_alert_triage", "Decrypt the subject's details (investigators only)")}
+
+
+def widget_defaults(path: Path) -> dict[str, str]:
+    """``name -> default`` of every ``dbutils.widgets.text/dropdown`` call of the notebook."""
+    defaults = {}
+    for cell in read(path):
+        if cell.kind != "python":
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and ast.unparse(node.func.value) == "dbutils.widgets"
+                and node.func.attr in ("text", "dropdown")
+            ):
+                name, default = (ast.literal_eval(arg) for arg in node.args[:2])
+                defaults[name] = default
+    return defaults
+
+
+def test_detection_quality_widgets_default_to_a_sweep_and_a_backtest_of_the_default_pack(
+    base_config: Config,
+):
+    (path,) = [p for p in NOTEBOOKS if p.stem == "04_detection_quality"]
+    defaults = widget_defaults(path)
+    assert set(defaults) == {"env", "lake", "data", "candidate", "rule_id", "param", "thresholds"}
+    assert defaults["data"] == "" and defaults["candidate"] == "v1"
+    assert rulepack.load(base_config, defaults["candidate"]).version == "1"
+    pack = rulepack.load(base_config)  # the default pack (v2), which the sweep runs on
+    assert pack.is_scored
+    rule = tuning._sweepable(pack, defaults["rule_id"], defaults["param"])
+    values = tuning.parse_values(defaults["thresholds"])
+    assert 2 <= len(values) <= 5  # each value is a full evaluation of the pack
+    assert rule.param(defaults["param"]) in values  # the current value is one of the points
+    cells = {c.title: c.source for c in read(path) if c.title}
+    assert "tuning.backtest(spark" in cells["Backtest: overall and recall by typology"]
+    assert "plots.threshold_curve(" in cells["Precision and recall over the alert threshold"]
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,6 @@ from aml.gold.scoring import period_start
 
 log = logging.getLogger(__name__)
 JOB = "backtest"
-CURVE_STEPS = 24
 
 
 def silver_snapshot(
@@ -120,9 +119,8 @@ def threshold_curve(
         .collect()
     )
     totals = {row["laundering_type"]: int(row["count"]) for row in instances}
-    top = max([int(r["score"]) for r in by_score] + [pack.scoring.alert_threshold])
-    step = max(1, top // CURVE_STEPS)
-    thresholds = sorted({*range(step, top + step, step), pack.scoring.alert_threshold})
+    # every distinct period score is a threshold that changes the outcome; nothing in between does
+    thresholds = sorted({int(r["score"]) for r in by_score} | {pack.scoring.alert_threshold})
     curve = []
     for threshold in thresholds:
         alerts = sum(int(r["count"]) for r in by_score if r["score"] >= threshold)

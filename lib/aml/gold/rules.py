@@ -168,9 +168,12 @@ FROM flagged WHERE is_flagged = 1
 def velocity_spike(rule: Rule) -> str:
     """R07: ``v7 > m * (hist / 23 * 7)``, evaluated exactly as ``v7 * (H - S) > m * S * hist``.
 
-    Pack v2 may add breadth conditions over the spike window ``[t - S, t]``: at least
-    ``min_spike_count`` payments and ``min_spike_counterparties`` distinct receivers (a rise
-    spread over several new payments, not one large one). Absent, they add nothing (v1).
+    Pack v2 may add conditions over the spike window ``[t - S, t]`` (absent, they add nothing,
+    as in v1): at least ``min_spike_count`` payments; at least ``min_spike_counterparties``
+    distinct receivers; at least ``min_new_counterparties`` receivers not paid in the history
+    window; a spike total at least ``history_max_ratio`` times the largest history payment; and
+    distinct spike receivers at least ``counterparty_ratio`` times the history's. A rise spread
+    over several new payees, not one large payment to a usual one.
     """
     spike, history = _seconds(rule, "spike_seconds"), _seconds(rule, "history_seconds")
     multiplier = literal(rule.param("multiplier"))

@@ -114,6 +114,57 @@ def sweep(df: pd.DataFrame, rule_id: str, param: str, current: float | None = No
     return fig
 
 
+def _threshold_label(low: float, high: float) -> str:
+    return f"{low:,.0f}" if low == high else f"{low:,.0f}-{high:,.0f}"
+
+
+def threshold_curve(
+    df: pd.DataFrame, title: str = "Precision against recall by alert threshold"
+) -> Figure:
+    """A scored pack's precision/recall curve over its alert threshold (the backtest's
+    ``threshold_curve``): alert precision against instance recall, one point per threshold,
+    labelled with it (consecutive thresholds that raise the same alerts share a point and a
+    label, ``88-100``); the current threshold (``is_current``) is marked. Thresholds that
+    raise no alert (no precision) are left off."""
+    fig, ax = _figure(title, size=(8, 4.2))
+    points = df.dropna(subset=["precision", "instance_recall"]) if not df.empty else df
+    if points.empty:
+        _empty(ax, "thresholds")
+        return fig
+    points = points.sort_values("threshold")
+    recall, precision = points["instance_recall"].astype(float), points["precision"].astype(float)
+    ax.plot(recall, precision, "-o", color="#3182bd", markersize=4)
+    groups: list[list] = []  # runs of consecutive thresholds on the same point
+    for row in points.itertuples():
+        xy = (float(row.instance_recall), float(row.precision))
+        if groups and groups[-1][0] == xy:
+            groups[-1][1].append(row)
+        else:
+            groups.append([xy, [row]])
+    for xy, rows in groups:
+        label = _threshold_label(rows[0].threshold, rows[-1].threshold)
+        current = next((row.threshold for row in rows if bool(row.is_current)), None)
+        ax.annotate(
+            label + (" (current)" if current is not None else ""), xy,
+            textcoords="offset points", xytext=(4, 4),
+            fontsize=9 if current is not None else 7,
+            fontweight="bold" if current is not None else "normal",
+        )  # fmt: skip
+        if current is not None:
+            ax.plot(
+                *xy, "*", markersize=16, color="#a50f15",
+                label=f"current threshold ({current:,.0f})",
+            )  # fmt: skip
+    ax.set_xlabel("instance recall (own rules)")
+    ax.set_ylabel("alert precision")
+    ax.set_xlim(-0.05, 1.12)  # room for the labels of points at full recall
+    ax.set_ylim(-0.05, 1.1)
+    if points["is_current"].astype(bool).any():
+        ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
+
+
 def over_time(
     df: pd.DataFrame, time_col: str, value_col: str, group_col: str, title: str
 ) -> Figure:
