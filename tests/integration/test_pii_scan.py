@@ -1,9 +1,9 @@
-"""No personal data in clear in silver, gold or quarantine, nor in the jobs' log output.
+"""No personal data in clear in silver, gold, quarantine or ops, nor in the jobs' log output.
 
-Generated data goes the whole way (generate, load into PostgreSQL, ingest, build silver); then
-every value of every Parquet data file, and every Delta log entry (column statistics), under the
-silver, gold and quarantine folders is compared against the plaintext account numbers, customer
-names and dates of birth of the dataset.
+Generated data goes the whole way (generate, load into PostgreSQL, ingest, build silver, build
+gold); then every value of every Parquet data file, and every Delta log entry (column
+statistics), under the silver, gold, quarantine and ops folders is compared against the
+plaintext account numbers, customer names and dates of birth of the dataset.
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ from cryptography.fernet import Fernet
 
 from aml.config import Config
 from aml.generate.generator import generate
+from aml.gold import job as gold_job
 from aml.ingest import job as ingest_job
 from aml.silver import job as silver_job
 from aml.sources import db, loader
 
-SCANNED_LAYERS = ("silver", "gold", "quarantine")
+SCANNED_LAYERS = ("silver", "gold", "quarantine", "ops")
 # Declared non-personal date columns: a customer may be born on a day some account was opened.
 NOT_PII = {"opened_date", "event_date", "event_ts", "updated_at", "_processed_at", "detected_at"}
 
@@ -89,10 +90,13 @@ def test_no_plaintext_pii_in_silver_gold_quarantine_or_logs(
         ingest_job.run(spark, config, None, "postgres")
         caplog.clear()  # bronze is raw by design; from here on nothing may leak
         silver_job.run(spark, config)
+        gold_job.run(spark, config)
     forbidden = forbidden_values(dataset)
     assert len(forbidden) > 1000
     lake_root = Path(config.lake_root)
     assert any((lake_root / "silver").rglob("*.parquet"))
+    assert any((lake_root / "gold").rglob("*.parquet"))
+    assert any((lake_root / "ops" / "watermarks").rglob("*.parquet"))
     assert leaks_in_lake(lake_root, forbidden) == []
     # the scanner does find plaintext where it is allowed to be: raw bronze
     assert leaks_in_lake(lake_root, forbidden, layers=("bronze",))

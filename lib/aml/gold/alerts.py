@@ -75,14 +75,18 @@ def narrative(pack: RulePack) -> Column:
         _descriptions(pack),
         F.col("base_severity"),
     )
-    escalation = F.when(
+    return F.concat(text, escalation_suffix(), F.lit("."))
+
+
+def escalation_suffix() -> Column:
+    """``, escalated to HIGH: <reason>`` for an escalated alert, else empty."""
+    return F.when(
         F.col("escalation_reason").isNotNull(),
         F.concat(
             F.lit(", escalated to "), F.col("effective_severity"), F.lit(": "),
             F.col("escalation_reason"),
         ),
     ).otherwise(F.lit(""))  # fmt: skip
-    return F.concat(text, escalation, F.lit("."))
 
 
 def build_alerts(hits_df: DataFrame, pack: RulePack, lineage: Lineage) -> DataFrame:

@@ -156,17 +156,9 @@ def backtest(
     end: dt.date | None = None,
 ) -> dict[str, Any]:
     """The detection report of each ``(label, pack)`` over the same silver snapshot."""
-    gold_evaluate.check_dataset(data_dir)
+    gt_df, hn_df = gold_evaluate.read_labels(spark, data_dir)
     tx_df, version = silver_snapshot(spark, config, start, end)
     tx_df = tx_df.persist()
-    gt_df = gold_evaluate.read_label_csv(
-        spark, gold_evaluate.label_files(data_dir, gold_evaluate.GROUND_TRUTH),
-        gold_evaluate.GT_SCHEMA,
-    )  # fmt: skip
-    hn_paths = gold_evaluate.label_files(data_dir, gold_evaluate.HARD_NEGATIVES)
-    hn_df = (
-        gold_evaluate.read_label_csv(spark, hn_paths, gold_evaluate.HN_SCHEMA) if hn_paths else None
-    )
     results = []
     try:
         for label, pack in packs:

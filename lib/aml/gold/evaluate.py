@@ -324,6 +324,15 @@ def read_label_csv(spark: SparkSession, paths: Iterable[Path], schema: str) -> D
     return spark.createDataFrame(rows, schema)
 
 
+def read_labels(spark: SparkSession, data_dir: Path) -> tuple[DataFrame, DataFrame | None]:
+    """(ground truth, hard negatives or None) of the dataset and its increments."""
+    check_dataset(data_dir)
+    gt_df = read_label_csv(spark, label_files(data_dir, GROUND_TRUTH), GT_SCHEMA)
+    hn_paths = label_files(data_dir, HARD_NEGATIVES)
+    hn_df = read_label_csv(spark, hn_paths, HN_SCHEMA) if hn_paths else None
+    return gt_df, hn_df
+
+
 def dataset_info(data_dir: Path) -> dict[str, Any]:
     """Provenance from manifest.json (base and increments); unknown values stay ``None``."""
     from aml.generate.increment import increment_dirs
@@ -386,9 +395,7 @@ def evaluate(spark: SparkSession, config: Config, data_dir: Path, out_dir: Path)
     check_dataset(data_dir)
     pack = rulepack.load(config)
     tables = read_tables(spark, config)
-    gt_df = read_label_csv(spark, label_files(data_dir, GROUND_TRUTH), GT_SCHEMA)
-    hn_paths = label_files(data_dir, HARD_NEGATIVES)
-    hn_df = read_label_csv(spark, hn_paths, HN_SCHEMA) if hn_paths else None
+    gt_df, hn_df = read_labels(spark, data_dir)
     metrics = detection_metrics(
         pack,
         gt_df,

@@ -14,7 +14,14 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from aml.gold.alerts import NEW, escalated, escalation_reason, ladder, severity_rank
+from aml.gold.alerts import (
+    NEW,
+    escalated,
+    escalation_reason,
+    escalation_suffix,
+    ladder,
+    severity_rank,
+)
 from aml.gold.evaluation import Lineage
 from aml.gold.rulepack import RulePack, Scoring
 
@@ -91,14 +98,7 @@ def narrative(pack: RulePack) -> Column:
         F.coalesce(F.nullif(F.array_join("typologies", ", "), F.lit("")), F.lit("none named")),
         F.col("base_severity"),
     )
-    escalation = F.when(
-        F.col("escalation_reason").isNotNull(),
-        F.concat(
-            F.lit(", escalated to "), F.col("effective_severity"), F.lit(": "),
-            F.col("escalation_reason"),
-        ),
-    ).otherwise(F.lit(""))  # fmt: skip
-    return F.concat(text, escalation, F.lit("."))
+    return F.concat(text, escalation_suffix(), F.lit("."))
 
 
 def consolidate(

@@ -93,8 +93,10 @@ def plan_increment(
         predicate = increment_predicate(spec, mark, lookback_s, upper_s)
         cur.execute(f"SELECT COUNT(*), MIN({pk}), MAX({pk}) FROM {table} WHERE {predicate}")
         rows, min_key, max_key = cur.fetchone()
-        cur.execute(f"SELECT MAX({pk}) FROM {table} WHERE {wm} = TIMESTAMP '{upper_s}'")
-        mark_key = cur.fetchone()[0]
+        mark_key = None
+        if not spec.key_is_personal:  # a personal key never goes into ops.watermarks
+            cur.execute(f"SELECT MAX({pk}) FROM {table} WHERE {wm} = TIMESTAMP '{upper_s}'")
+            mark_key = cur.fetchone()[0]
     return Increment(predicate, int(rows), min_key, max_key, Watermark(upper_s, mark_key, clock))
 
 

@@ -18,6 +18,10 @@ class TableSpec:
         primary_key: BIGINT key: upsert key in bronze and the column parallel reads split on.
         watermark_column: timestamp the source sets on insert and on every update.
         custom_schema: Spark JDBC ``customSchema`` (``""`` for none).
+        key_is_personal: the key is personal data (an account number): the watermark then
+            records no key tie-breaker, so ``ops.watermarks`` holds nothing personal; each
+            increment re-reads the rows at the watermark's exact time instead (idempotent
+            upserts, written only when changed).
     """
 
     name: str
@@ -25,6 +29,7 @@ class TableSpec:
     primary_key: str
     watermark_column: str
     custom_schema: str = ""
+    key_is_personal: bool = False
 
 
 def load_table_specs(config: Config) -> dict[str, TableSpec]:
@@ -40,6 +45,7 @@ def load_table_specs(config: Config) -> dict[str, TableSpec]:
             primary_key=t["primary_key"],
             watermark_column=t["watermark_column"],
             custom_schema=t.get("custom_schema", ""),
+            key_is_personal=bool(t.get("key_is_personal", False)),
         )
         for name, t in tables.items()
     }

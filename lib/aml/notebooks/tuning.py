@@ -42,16 +42,7 @@ def dataset_dir(config: Config, data: str = "") -> Path:
 
 def ground_truth(spark: SparkSession, data_dir: Path) -> tuple[DataFrame, DataFrame | None]:
     """(ground truth, hard negatives or None) of the dataset and its increments."""
-    gold_evaluate.check_dataset(data_dir)
-    gt_df = gold_evaluate.read_label_csv(
-        spark, gold_evaluate.label_files(data_dir, gold_evaluate.GROUND_TRUTH),
-        gold_evaluate.GT_SCHEMA,
-    )  # fmt: skip
-    hn_paths = gold_evaluate.label_files(data_dir, gold_evaluate.HARD_NEGATIVES)
-    hn_df = (
-        gold_evaluate.read_label_csv(spark, hn_paths, gold_evaluate.HN_SCHEMA) if hn_paths else None
-    )
-    return gt_df, hn_df
+    return gold_evaluate.read_labels(spark, data_dir)
 
 
 def quality(spark: SparkSession, config: Config, data_dir: Path) -> dict[str, pd.DataFrame]:
