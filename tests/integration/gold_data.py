@@ -55,7 +55,10 @@ class GoldLake:
 def comparable(df: DataFrame) -> list[tuple]:
     """A table's rows without lineage columns, sorted: what must match between two builds."""
     columns = sorted(c for c in df.columns if c not in LINEAGE)
+    # sorted by repr: a scored pack's rows hold nulls (a hit below its week's threshold has no
+    # alert id), which do not compare with strings
     return sorted(
-        tuple(tuple(v) if isinstance(v, list) else v for v in row)
-        for row in df.select(*columns).collect()
-    )
+        (tuple(tuple(v) if isinstance(v, list) else v for v in row)
+         for row in df.select(*columns).collect()),
+        key=repr,
+    )  # fmt: skip

@@ -72,7 +72,9 @@ def _entry(raw: dict[str, Any], source: str) -> Suppression:
             "(`aml suppressions token --account N`), never an account number"
         )
     rules = tuple(raw["rules"]) if isinstance(raw["rules"], list) else (str(raw["rules"]),)
-    if not rules or not all(isinstance(r, str) and r for r in rules):
+    if not rules:
+        raise ConfigError(f'{source}: suppression {name}: rules is empty (rule ids or "*")')
+    if not all(isinstance(r, str) and r for r in rules):
         raise ConfigError(f'{source}: suppression {name}: rules must be rule ids or "*"')
     dates = []
     for key in ("valid_from", "expires"):
