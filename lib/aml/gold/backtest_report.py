@@ -86,11 +86,17 @@ def _curve_rows(curve: list[Mapping[str, Any]]) -> list[list[str]]:
     ]
 
 
+def _label(pack: Mapping[str, Any]) -> str:
+    """``candidate (v1): v1`` says the pack twice; a label that is the version says it once."""
+    version = f"v{pack['rule_pack']['version']}"
+    return version if pack["label"] == version else f"{pack['label']}: {version}"
+
+
 def render_markdown(result: Mapping[str, Any]) -> str:
     packs = result["packs"]
     data = result["dataset"]
     period = result["period"]
-    labels = [f"{p['label']}: v{p['rule_pack']['version']}" for p in packs]
+    labels = [_label(p) for p in packs]
     lines = [
         "# Backtest: rule packs side by side",
         "",
@@ -114,7 +120,7 @@ def render_markdown(result: Mapping[str, Any]) -> str:
     ]
     lines += _table(["typology", "instances", *labels], _typology_rows(packs))
     for pack in packs:
-        lines += ["", f"## Rules of {pack['label']} (v{pack['rule_pack']['version']})", ""]
+        lines += ["", f"## Rules of {_label(pack)}", ""]
         lines += [
             "Alerts: the alerts the rule contributes to (a scored alert counts for each rule of "
             "its score breakdown).",
@@ -126,7 +132,7 @@ def render_markdown(result: Mapping[str, Any]) -> str:
         if pack.get("threshold_curve"):
             lines += [
                 "",
-                f"### Alert threshold curve of {pack['label']}",
+                f"### Alert threshold curve of {_label(pack)}",
                 "",
                 "What each threshold on the period score would have raised on the same hits.",
                 "",
