@@ -10,7 +10,6 @@ parameter in ``conf/rules/rule_pack_v2.toml``.
 
 from __future__ import annotations
 
-from aml.config import ConfigError
 from aml.gold.rulepack import Rule
 from aml.gold.rules import OTHER_SIDE, VALID, _seconds, attributes, flag_all, literal, party
 
@@ -378,8 +377,3 @@ KINDS = {
     "scatter_gather": scatter_gather,
     "gather_scatter": gather_scatter,
 }
-
-
-def check(rule: Rule) -> None:
-    if rule.param("score") is None:
-        raise ConfigError(f"rule {rule.id}: a v2 rule needs a score")
