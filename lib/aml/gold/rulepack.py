@@ -1,4 +1,4 @@
-"""The rule pack as data: ``conf/rules/rule_pack_v1.toml`` loaded, checked and hashed.
+"""The rule pack as data: ``conf/rules/rule_pack_v*.toml`` loaded, checked and hashed.
 
 A rule is a kind (the SQL template in :mod:`aml.gold.rules`) plus parameters. Every hit records
 the rule's version and a hash of its parameters, so a reviewer can tell which settings produced
