@@ -118,9 +118,7 @@ def build_alerts(hits_df: DataFrame, pack: RulePack, lineage: Lineage) -> DataFr
                 "effective_severity": escalated(F.col("rank"), is_escalated),
                 "escalation_reason": escalation_reason(F.col("is_pep"), F.col("is_high_risk")),
                 "status": F.lit(NEW),
-                "silver_version": F.lit(lineage.silver_version).cast("bigint"),
-                "run_id": F.lit(lineage.run_id),
-                "evaluated_at": F.lit(lineage.evaluated_at).cast("timestamp"),
+                **lineage.columns(),
             }
         )
         .withColumn("narrative", narrative(pack))

@@ -35,6 +35,14 @@ class Lineage:
     run_id: str
     evaluated_at: dt.datetime
 
+    def columns(self) -> dict[str, Column]:
+        """The lineage as the columns every hit and alert carries."""
+        return {
+            "silver_version": F.lit(self.silver_version).cast("bigint"),
+            "run_id": F.lit(self.run_id),
+            "evaluated_at": F.lit(self.evaluated_at).cast("timestamp"),
+        }
+
 
 # Kinds whose hits depend on other accounts' rows (blocks, paths through intermediaries): a scoped
 # run evaluates them over every row of the affected time span, not over the subjects' own rows.
@@ -171,9 +179,7 @@ def with_identity(hits_df: DataFrame, rule: Rule, lineage: Lineage) -> DataFrame
                 "rule_version": F.lit(rule.version),
                 "param_hash": F.lit(rule.param_hash),
                 "event_date": F.to_date("event_ts"),
-                "silver_version": F.lit(lineage.silver_version).cast("bigint"),
-                "run_id": F.lit(lineage.run_id),
-                "evaluated_at": F.lit(lineage.evaluated_at).cast("timestamp"),
+                **lineage.columns(),
             }
         )
         .withColumns(

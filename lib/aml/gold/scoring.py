@@ -208,9 +208,7 @@ def consolidate(
                 "suppressed_hits": F.coalesce(F.col("suppressed_hits"), F.lit(0)).cast("bigint"),
                 "pack_version": F.lit(pack.version),
                 "status": F.lit(NEW),
-                "silver_version": F.lit(lineage.silver_version).cast("bigint"),
-                "run_id": F.lit(lineage.run_id),
-                "evaluated_at": F.lit(lineage.evaluated_at).cast("timestamp"),
+                **lineage.columns(),
             }
         )
         .withColumn("narrative", narrative(pack))
