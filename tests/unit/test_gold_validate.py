@@ -14,7 +14,7 @@ import pytest
 
 from aml.config import Config, ConfigError
 from aml.gold.expectations import SUITES_DIR, gx_dir, load_suite, to_gx_suite
-from aml.gold.validate import ValidationFailed, gate, validate
+from aml.gold.validate import ValidationFailed, docs_always, gate, render_docs, validate
 
 SUITES = (
     "silver_transactions",
@@ -286,3 +286,33 @@ def test_unknown_suite_is_a_config_error_before_anything_runs(spark, gx_config, 
 
 def test_gx_dir_defaults_to_the_run_folder(base_config):
     assert gx_dir(base_config) == base_config.run_dir / "gx"
+
+
+def test_data_docs_are_rendered_on_failure_only_unless_configured_always(base_config):
+    assert docs_always(base_config) is False
+    always = base_config.with_settings("gold", data_docs="always")
+    assert docs_always(always) is True
+    with pytest.raises(ConfigError, match="data_docs = 'sometimes'"):
+        docs_always(base_config.with_settings("gold", data_docs="sometimes"))
+
+
+def test_a_passing_run_without_docs_leaves_no_page_until_rendered_on_demand(
+    spark, lake_config, tmp_path, run_id
+):
+    config = dataclasses.replace(
+        lake_config, data={**lake_config.data, "gold": {"gx_dir": tmp_path / "gx"}}
+    )
+    report = gate(spark, config, run_id, "gold_test", good_batches(spark), update_docs=False)
+
+    assert report.success and not list((tmp_path / "gx").rglob("*.html"))
+    index = render_docs(config)
+    assert index is not None and Path(index).name == "index.html"
+    rendered = dataclasses.replace(report, docs_path=index)
+    assert run_pages(rendered, "gold_alerts")  # this run's pages, rendered now
+
+
+def test_rendering_docs_before_any_validation_says_so(base_config, tmp_path):
+    config = dataclasses.replace(
+        base_config, data={**base_config.data, "gold": {"gx_dir": tmp_path / "none"}}
+    )
+    assert render_docs(config) is None

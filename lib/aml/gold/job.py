@@ -116,7 +116,7 @@ def advance(
     job_run: JobRun,
     full_refresh: bool = False,
     on_published: Callable[[gold_publish.Staged], None] | None = None,
-    update_docs: bool = True,
+    update_docs: bool | None = None,
 ) -> bool:
     """Brings gold up to the newest silver version; returns whether anything was evaluated.
 
@@ -124,9 +124,13 @@ def advance(
     call per micro-batch, after its silver commit). ``on_published`` runs after the publish and
     before the consumed version moves (the streaming job sends the changed alerts to Kafka
     there), so a crash in it or before it repeats the step, never skips it. ``update_docs``
-    is the gate's Data Docs policy (:func:`aml.gold.validate.validate`).
+    is the gate's Data Docs policy (:func:`aml.gold.validate.validate`; default ``[gold]
+    data_docs``: only after a failure).
     """
-    from aml.gold.validate import gate
+    from aml.gold.validate import docs_always, gate
+
+    if update_docs is None:
+        update_docs = docs_always(config)
 
     pack = rulepack.load(config)
     allow_list = gold_suppressions.load(config) if pack.is_scored else None

@@ -232,6 +232,53 @@ def validate(
     return report
 
 
+DOCS_POLICIES = ("on_failure", "always")
+
+
+def docs_always(config: Config) -> bool:
+    """``[gold] data_docs``: ``"on_failure"`` (default: render a run's Data Docs pages only when
+    a suite failed; ``aml validation docs`` renders them on demand) or ``"always"``."""
+    policy = config.data.get("gold", {}).get("data_docs", "on_failure")
+    if policy not in DOCS_POLICIES:
+        from aml.config import ConfigError
+
+        raise ConfigError(f"[gold] data_docs = {policy!r}: choose from {', '.join(DOCS_POLICIES)}")
+    return policy == "always"
+
+
+def render_docs(config: Config) -> str | None:
+    """Renders the Data Docs of every stored validation result and suite; returns the index
+    page's path (None when nothing was ever validated here)."""
+    root = gx_dir(config)
+    if not root.is_dir():
+        return None
+    with (root / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        context = gx_context(root)
+        context.build_data_docs(site_names=[DOCS_SITE])
+        return _docs_url(context)
+
+
+def _cmd_docs(args: Any) -> int:
+    from aml.config import load_config
+
+    path = render_docs(load_config(args.env))
+    if path is None:
+        log.error("no validation results yet: run `aml build gold` first")
+        return 1
+    print(f"Data Docs: {path}")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "validation", help="the gold gate's Great Expectations results (Data Docs on demand)"
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    docs = actions.add_parser("docs", help="render the Data Docs of every stored validation")
+    docs.set_defaults(func=_cmd_docs)
+
+
 def gate(
     spark: SparkSession,
     config: Config,
