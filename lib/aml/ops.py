@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 JOB_RUNS_SCHEMA = (
     "run_id STRING NOT NULL, job STRING NOT NULL, args STRING, status STRING NOT NULL, "
     "started_at TIMESTAMP NOT NULL, ended_at TIMESTAMP, rows_read BIGINT, rows_written BIGINT, "
-    "rows_quarantined BIGINT, table_versions MAP<STRING, BIGINT>, error STRING"
+    "rows_quarantined BIGINT, table_versions MAP<STRING, BIGINT>, error STRING, "
+    "phases MAP<STRING, DOUBLE>"
 )
 WATERMARKS_SCHEMA = (
     "source STRING NOT NULL, table_name STRING NOT NULL, watermark_value STRING NOT NULL, "
@@ -43,8 +44,15 @@ WATERMARKS_SCHEMA = (
 
 
 def append_rows(spark: SparkSession, path: str, schema: str, rows: list[dict]) -> None:
-    """Appends rows in one Delta commit (creating the table on first use)."""
-    spark.createDataFrame(rows, schema).write.format("delta").mode("append").save(path)
+    """Appends rows in one Delta commit (creating the table on first use; a column added to
+    ``schema`` since the table was created is added to it)."""
+    (
+        spark.createDataFrame(rows, schema)
+        .write.format("delta")
+        .mode("append")
+        .option("mergeSchema", "true")
+        .save(path)
+    )
 
 
 def utcnow() -> datetime:
@@ -109,6 +117,7 @@ class JobRun:
             "rows_quarantined": self.rows_quarantined,
             "table_versions": self.table_versions or None,
             "error": error,
+            "phases": {k: round(v, 3) for k, v in self.phases.items()} or None,
         }
         append_rows(self.spark, self.path, JOB_RUNS_SCHEMA, [row])
 
