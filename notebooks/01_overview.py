@@ -21,8 +21,9 @@ print(f"environment {config.name}, lake {config.lake_root}")
 
 # MAGIC %md
 # MAGIC ## Tables by layer
-# MAGIC Rows, Delta version and time of the newest commit of every table. Bronze holds source rows
-# MAGIC as they came, so it is counted here and never queried by the notebooks.
+# MAGIC Rows, Delta version and time of the newest commit of every table, read from the Delta log
+# MAGIC (each file's row count statistics): no table is scanned. Bronze holds source rows as they
+# MAGIC came, so it is counted here and never queried by the notebooks.
 
 # COMMAND ----------
 

@@ -2,15 +2,17 @@
 and severity.
 
 Freshness is the time of a table's newest Delta commit (what a data engineer means by "when did
-this last load"), read from the Delta log, so it costs no scan. Row counts are computed (Delta
-answers a plain count from file statistics).
+this last load"). Both it and the row count come from the Delta log (:mod:`aml.delta_log`: the
+per-file ``numRecords`` statistics of the current snapshot), so the status of the whole lake
+costs no Spark job; a remote lake, or a table with files lacking statistics, is counted by
+Spark instead.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aml import delta_io
+from aml import delta_io, delta_log
 from aml.config import Config
 from aml.notebooks.views import ALL_TABLES
 from aml.ops import utcnow
@@ -23,24 +25,33 @@ if TYPE_CHECKING:
 def table_status(spark: SparkSession, config: Config) -> pd.DataFrame:
     """One row per lake table: layer, table, exists, rows, version, last commit, hours since."""
     import pandas as pd
-    from delta.tables import DeltaTable
 
     now = utcnow()
     rows = []
     for layer, table in ALL_TABLES:
         path = config.table_path(layer, table)
-        row = {"layer": layer, "table": table, "exists": delta_io.exists(spark, path)}
-        if row["exists"]:
-            last = DeltaTable.forPath(spark, path).history(1).first()
-            committed = last.timestamp.replace(tzinfo=None)
+        snap = delta_log.snapshot(path) or _counted(spark, path)
+        row = {"layer": layer, "table": table, "exists": snap is not None}
+        if snap is not None:
             row |= {
-                "rows": spark.read.format("delta").load(path).count(),
-                "version": int(last.version),
-                "last_commit_utc": committed.replace(microsecond=0),
-                "hours_since_commit": round((now - committed).total_seconds() / 3600, 2),
+                "rows": snap.rows,
+                "version": snap.version,
+                "last_commit_utc": snap.last_commit_utc.replace(microsecond=0),
+                "hours_since_commit": round((now - snap.last_commit_utc).total_seconds() / 3600, 2),
             }
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _counted(spark: SparkSession, path: str) -> delta_log.Snapshot | None:
+    """The snapshot figures by Spark (a count and the newest history row), None if no table."""
+    from delta.tables import DeltaTable
+
+    if not delta_io.exists(spark, path):
+        return None
+    last = DeltaTable.forPath(spark, path).history(1).first()
+    rows = spark.read.format("delta").load(path).count()
+    return delta_log.Snapshot(int(last.version), rows, -1, last.timestamp.replace(tzinfo=None))
 
 
 def freshness_by_layer(status_df: pd.DataFrame) -> pd.DataFrame:
