@@ -10,6 +10,8 @@ parameter in ``conf/rules/rule_pack_v2.toml``.
 
 from __future__ import annotations
 
+from aml.config import ConfigError
+from aml.gold import profiles
 from aml.gold.rulepack import Rule
 from aml.gold.rules import OTHER_SIDE, VALID, _seconds, attributes, flag_all, literal, party
 
@@ -368,6 +370,92 @@ FROM flagged WHERE is_flagged = 1
 """
 
 
+def _days(rule: Rule, name: str) -> int:
+    value = rule.param(name)
+    if value is None or int(value) != value or int(value) < 0:
+        raise ConfigError(f"rule {rule.id}: {name} must be a whole number of days, got {value}")
+    return int(value)
+
+
+def _sent_hits(rule: Rule, source: str) -> str:
+    """Hits of the ``sides`` rows (:mod:`aml.gold.profiles`) in ``source``: the sender's."""
+    return f"""
+SELECT transaction_id, account_token AS subject_token, 'sender' AS subject_role, event_ts, amount,
+       {literal(rule.severity)} AS base_severity, coalesce(is_pep, FALSE) AS subject_is_pep,
+       coalesce(risk_rating = 'HIGH', FALSE) AS subject_is_high_risk
+FROM {source}"""
+
+
+def peer_amount_outlier(rule: Rule) -> str:
+    """A payment far above what the sender's peers usually send at most.
+
+    Peers: the accounts of the sender's segment in the payment's ISO week, as
+    ``gold.segment_profiles`` has them (the profile CTEs of :mod:`aml.gold.profiles`, with the
+    profile parameters among the rule's ``params``, else their defaults). A sent row is a hit
+    when the segment has at least ``min_peers`` accounts, at least one of them with sent history
+    (so a p99 exists), and ``amount >= max(min_amount, ratio * p99 of sent_amount_max)``.
+    Each payment alone; the baseline is history only, the peer group is the week's.
+    """
+    params = profiles.ProfileParams.from_mapping(rule.params)
+    threshold = (
+        f"greatest({literal(rule.param('min_amount'))}, "
+        f"{literal(rule.param('ratio'))} * g.sent_amount_max_p99)"
+    )
+    return f"""
+WITH {profiles.profile_ctes(params)},
+{profiles.segment_ctes("profiles")},
+outliers AS (
+  SELECT s.*
+  FROM sides s
+  JOIN profiles p ON p.account_token = s.account_token AND p.week_start = s.week_start
+  JOIN segments g ON g.segment_id = p.segment_id AND g.week_start = p.week_start
+  WHERE s.is_sent AND g.account_count >= {literal(rule.param("min_peers"))}
+    AND g.sent_amount_max_p99 IS NOT NULL AND s.amount >= {threshold}
+)
+{_sent_hits(rule, "outliers")}
+"""
+
+
+def dormant_wakeup(rule: Rule) -> str:
+    """An established account silent for a while that suddenly sends money.
+
+    Activity: the account's valid rows on either side (the profiles' ``sides``). A wake-up is a
+    row w of account A with no row of A in ``[w - dormant_days, w)`` but some row before, A's
+    first row at or before ``w - min_history_days``. When A's sent rows in ``[w, w + W]`` total
+    at least ``min_amount``, each of them is a hit of A (role ``sender``); the wake-up row itself
+    only when A sent it.
+    """
+    dormant = _days(rule, "dormant_days") * 86_400
+    history = _days(rule, "min_history_days") * 86_400
+    window = _seconds(rule, "window_seconds")
+    in_window = (
+        "s.account_token = w.account_token AND s.is_sent "
+        f"AND s.ts_s BETWEEN w.wake_ts AND w.wake_ts + {window}"
+    )
+    return f"""
+WITH {profiles.sides_cte()},
+marked AS (
+  SELECT account_token, ts_s,
+         min(ts_s) OVER (PARTITION BY account_token) AS first_ts,
+         max(ts_s) OVER (PARTITION BY account_token ORDER BY ts_s
+                         RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS previous_ts
+  FROM sides
+),
+wakeups AS (
+  SELECT DISTINCT account_token, ts_s AS wake_ts FROM marked
+  WHERE previous_ts < ts_s - {dormant} AND first_ts <= ts_s - {history}
+),
+woken AS (
+  SELECT w.account_token, w.wake_ts
+  FROM wakeups w JOIN sides s ON {in_window}
+  GROUP BY w.account_token, w.wake_ts
+  HAVING sum(s.amount) >= {literal(rule.param("min_amount"))}
+),
+flagged AS (SELECT s.* FROM sides s LEFT SEMI JOIN woken w ON {in_window})
+{_sent_hits(rule, "flagged")}
+"""
+
+
 KINDS = {
     "fan_burst": fan_burst,
     "new_account_large": new_account_large,
@@ -376,4 +464,6 @@ KINDS = {
     "bipartite": bipartite,
     "scatter_gather": scatter_gather,
     "gather_scatter": gather_scatter,
+    "peer_amount_outlier": peer_amount_outlier,
+    "dormant_wakeup": dormant_wakeup,
 }

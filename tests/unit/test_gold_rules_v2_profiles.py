@@ -1,0 +1,301 @@
+"""The rule kinds on behavioural baselines (``docs/RULES_V2.md``, "Rules on the baselines"):
+``peer_amount_outlier`` and ``dormant_wakeup``, on hand-built rows, and the peer rule checked
+against ``gold.account_profiles`` / ``gold.segment_profiles`` on seeded random rows.
+
+Same layout as ``test_gold_rules_v2.py``: each scenario is a handful of rows between its own
+accounts, every scenario is evaluated in one Spark run (accounts namespaced, ids shifted), and
+each test compares its scenario's hits as (id, subject, role, base severity). A peer group is a
+week's accounts, so each scenario also gets its own weeks: its times move by 40 weeks per scenario.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
+
+import pytest
+from tests.unit.gold_rows import ALL_NULL, DAY, HOUR, LINEAGE, T0, Tx, nulled, tx_df
+from tests.unit.test_gold_profiles import random_rows
+
+from aml.config import ConfigError
+from aml.gold import evaluation, profiles, rulepack, rules
+
+SEVERITY = "MEDIUM"
+RULES = [
+    ("P1", "peer_amount_outlier", {"min_amount": 1000, "ratio": 3, "min_peers": 5}),
+    ("P2", "peer_amount_outlier", {"min_amount": 1000, "ratio": 1, "min_peers": 5}),
+    ("D1", "dormant_wakeup", {"dormant_days": 30, "min_history_days": 60,
+                              "window_seconds": 259200, "min_amount": 10000}),
+]  # fmt: skip
+PACK = rulepack.parse(
+    {
+        "version": "2",
+        "rule": [
+            {"id": i, "name": i, "kind": kind, "version": 1, "severity": SEVERITY, "params": p}
+            for i, kind, p in RULES
+        ],
+    }
+)
+ID_STRIDE = 1_000
+SHIFT = 40 * 7 * DAY  # each scenario's own weeks
+W72 = 72 * HOUR
+
+Hit = tuple[int, str, str, str]
+Flags = Mapping[str, tuple[bool, bool]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    rule_id: str
+    name: str
+    rows: tuple[Tx, ...]
+    expected: tuple[Hit, ...]
+    flags: Flags = dataclasses.field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def with_flags(rows: Iterable[Tx], flags: Flags) -> list[Tx]:
+    def of(account: str | None) -> tuple[bool, bool]:
+        return flags.get(account, (False, False)) if account is not None else (False, False)
+
+    return [
+        dataclasses.replace(
+            row,
+            sender_is_pep=of(row.sender)[0],
+            sender_risk="HIGH" if of(row.sender)[1] else "LOW",
+            receiver_is_pep=of(row.receiver)[0],
+            receiver_risk="HIGH" if of(row.receiver)[1] else "LOW",
+        )
+        for row in rows
+    ]
+
+
+def scenario(
+    rule_id: str, name: str, rows: list[Tx], hits: Iterable[int] = (), flags: Flags | None = None
+) -> Scenario:
+    """``hits``: the ids hit, each a hit of its sender (role ``sender``)."""
+    flags = dict(flags or {})
+    rows = with_flags(rows, flags) if flags else rows
+    by_id = {row.transaction_id: row for row in rows}
+    expected = sorted((i, by_id[i].sender, "sender", SEVERITY) for i in hits)
+    return Scenario(rule_id, name, tuple(rows), tuple(expected), flags)
+
+
+# peer_amount_outlier -----------------------------------------------------------------------------
+T = 100 * DAY  # Friday 2024-04-19 12:00; its week starts Monday 2024-04-15 00:00
+WEEK = T - 4 * DAY - 12 * HOUR
+WINDOW_START = WEEK - 90 * DAY
+NEXT_WEEK = WEEK + 7 * DAY
+PEER_NAMES = ("S", "P1", "P2", "P3", "P4", "P5")
+
+
+def group(
+    maxima: Sequence[str], *, history: int | None = None, payment_type: str = "Cheque"
+) -> list[Tx]:
+    """S and its peers P1.. (one per amount after S's): each paid its amount to its own payee 30
+    days before T (S at ``history`` if given), so all are in segment A1|C1|K0|X0|R0 in T's week;
+    the peers are active there by a receipt from Z, S by the rows the scenario adds."""
+    rows = []
+    for i, (account, amount) in enumerate(zip(PEER_NAMES, maxima, strict=False)):
+        when = history if account == "S" and history is not None else T - 30 * DAY
+        kind = "Cheque" if account == "S" else payment_type
+        rows.append(Tx(100 + i, when, amount, account, f"Q{i}", kind))
+        if account != "S":
+            rows.append(Tx(200 + i, T - DAY, "10.00", "Z", account))
+    return rows
+
+
+def pay(amount: str | None, sec: int = T, tx_id: int = 1, receiver: str | None = "R") -> Tx:
+    return Tx(tx_id, sec, amount, "S", receiver)
+
+
+THOUSANDS = ["1000.00"] * 5
+SPREAD = ["100.00", "200.00", "300.00", "400.00", "10000.00"]
+P = [
+    scenario("P1", "three_times_the_segment_p99_hits", [*group(THOUSANDS), pay("3000.00")], {1}),
+    scenario("P1", "one_penny_below_is_no_hit", [*group(THOUSANDS), pay("2999.99")]),
+    scenario("P1", "one_penny_above_hits", [*group(THOUSANDS), pay("3000.01")], {1}),
+    scenario("P1", "min_amount_is_the_floor_at_1000_00",
+             [*group(["100.00"] * 5), pay("1000.00")], {1}),
+    scenario("P1", "min_amount_is_the_floor_999_99_is_no_hit",
+             [*group(["100.00"] * 5), pay("999.99")]),
+    scenario("P1", "four_accounts_are_too_few_peers", [*group(THOUSANDS[:4]), pay("50000")]),
+    scenario("P1", "six_accounts_are_enough", [*group(["1000.00"] * 6), pay("3000.00")], {1}),
+    # S's own largest payment is among the maxima: [1000 x4, 2000] -> p99 = 1960, x3 = 5880
+    scenario("P1", "the_subjects_own_maximum_is_among_the_peers_at_5880",
+             [*group(["2000.00", *THOUSANDS[:4]]), pay("5880.00")], {1}),
+    scenario("P1", "the_subjects_own_maximum_is_among_the_peers_below_5880",
+             [*group(["2000.00", *THOUSANDS[:4]]), pay("5879.99")]),
+    # [100, 200, 300, 400, 10000]: r = 0.99 * 4 = 3.96, p99 = 400 + 0.96 * 9600 = 9616
+    scenario("P2", "p99_interpolates_between_the_two_largest_maxima",
+             [*group(SPREAD), pay("9616.00")], {1}),
+    scenario("P2", "p99_interpolated_one_penny_below", [*group(SPREAD), pay("9615.99")]),
+    # window edges: the history is [week - 90 d, week); this week's rows are not history
+    scenario("P1", "a_history_row_exactly_90_days_before_the_week_counts",
+             [*group(THOUSANDS, history=WINDOW_START), pay("3000.00")], {1}),
+    scenario("P1", "a_history_row_a_second_earlier_leaves_the_subject_new",
+             [*group(THOUSANDS, history=WINDOW_START - 1), pay("50000")]),
+    scenario("P1", "the_weeks_earlier_payments_are_not_history",
+             [*group(THOUSANDS), pay("5000.00", WEEK, 2), pay("3000.00")], {1, 2}),
+    scenario("P1", "the_last_second_of_the_week_is_in_the_week",
+             [*group(THOUSANDS), pay("3000.00", NEXT_WEEK - 1)], {1}),
+    scenario("P1", "the_next_week_has_other_peers", [*group(THOUSANDS), pay("50000", NEXT_WEEK)]),
+    # segments
+    scenario("P1", "a_high_risk_subject_is_not_in_its_low_risk_peers_segment",
+             [*group(THOUSANDS), pay("50000")], flags={"S": (False, True)}),
+    scenario("P1", "a_pep_subject_hits_with_its_flag", [*group(THOUSANDS), pay("3000.00")], {1},
+             flags={"S": (True, False), "R": (False, True)}),
+    scenario("P1", "peers_with_cash_history_are_another_segment",
+             [*group(THOUSANDS, payment_type="Cash Withdrawal"), pay("50000")]),
+    scenario("P1", "a_payment_to_an_unknown_receiver_hits",
+             [*group(THOUSANDS), pay("3000.00", receiver=None)], {1}),
+    scenario("P1", "a_large_receipt_is_no_hit",
+             [*group(THOUSANDS), Tx(1, T, "50000", "Y", "S")]),
+    # nulls: no payment of S, and a peer active only by a null row is no peer
+    *[scenario("P1", f"a_payment_with_null_{c}_is_no_hit",
+               [*group(THOUSANDS), nulled(pay("50000"), c)])
+      for c in ("event_ts", "amount", "transaction_id", "sender")],
+    *[scenario("P1", f"a_peer_active_only_by_a_null_{c}_row_is_no_peer",
+               [*[r for r in group(THOUSANDS) if r.transaction_id != 204],
+                nulled(Tx(204, T - DAY, "10.00", "Z", "P4"), c), pay("50000")])
+      for c in ("event_ts", "amount", "transaction_id", "receiver")],
+]  # fmt: skip
+
+
+# dormant_wakeup ----------------------------------------------------------------------------------
+LAST = 40 * DAY  # the last activity before the silence
+WAKE = LAST + 30 * DAY + 1  # just over 30 days later; the first row was 70 days before
+
+
+def quiet(*rows: Tx, last: int = LAST) -> list[Tx]:
+    """A's first row at 0 and its last before the silence at ``last``, then ``rows``."""
+    return [Tx(101, 0, "100.00", "A", "B"), Tx(102, last, "100.00", "A", "B"), *rows]
+
+
+def send(tx_id: int, sec: int, amount: str | None, receiver: str | None = "C") -> Tx:
+    return Tx(tx_id, sec, amount, "A", receiver)
+
+
+WOKEN = send(1, WAKE, "10000.00")
+BREAKS = Tx(3, WAKE - DAY, "100.00", "A", "B")
+D = [
+    scenario("D1", "10000_00_after_a_dormancy_hits", quiet(WOKEN), {1}),
+    scenario("D1", "9999_99_is_no_hit", quiet(send(1, WAKE, "9999.99"))),
+    scenario("D1", "payments_within_72h_of_the_wakeup_add_up",
+             quiet(send(1, WAKE, "6000.00"), send(2, WAKE + W72, "4000.00")), {1, 2}),
+    scenario("D1", "a_payment_72h_plus_1s_later_does_not_count",
+             quiet(send(1, WAKE, "6000.00"), send(2, WAKE + W72 + 1, "4000.00"))),
+    scenario("D1", "a_payment_after_the_window_is_not_flagged",
+             quiet(WOKEN, send(2, WAKE + W72 + 1, "500.00")), {1}),
+    scenario("D1", "payments_at_the_wakeup_second_all_count",
+             quiet(send(1, WAKE, "5000.00"), send(2, WAKE, "5000.00")), {1, 2}),
+    scenario("D1", "a_receipt_wakes_the_account_and_is_no_hit",
+             quiet(Tx(1, WAKE, "500.00", "B", "A"), send(2, WAKE + W72, "10000.00")), {2}),
+    scenario("D1", "a_payment_to_an_unknown_receiver_counts",
+             quiet(send(1, WAKE, "10000.00", receiver=None)), {1}),
+    # the silence: no row in [w - 30 d, w)
+    scenario("D1", "exactly_30_days_of_silence_is_not_dormant",
+             quiet(send(1, LAST + 30 * DAY, "10000.00"))),
+    scenario("D1", "a_receipt_during_the_silence_breaks_it",
+             quiet(Tx(3, WAKE - DAY, "100.00", "B", "A"), WOKEN)),
+    scenario("D1", "a_payment_during_the_silence_breaks_it", quiet(BREAKS, WOKEN)),
+    # the history: the first row at or before w - 60 d
+    scenario("D1", "a_first_row_exactly_60_days_before_is_history",
+             [Tx(101, 0, "100.00", "A", "B"), send(1, 60 * DAY, "10000.00")], {1}),
+    scenario("D1", "a_first_row_59_days_23_59_59_before_is_not_enough",
+             [Tx(101, 0, "100.00", "A", "B"), send(1, 60 * DAY - 1, "10000.00")]),
+    scenario("D1", "a_first_payment_ever_is_no_wakeup", [send(1, 0, "20000.00")]),
+    scenario("D1", "only_the_window_of_a_wakeup_that_sends_enough_is_flagged",
+             quiet(send(1, WAKE, "100.00"), send(2, WAKE + 31 * DAY, "10000.00")), {2}),
+    scenario("D1", "subject_attributes_are_the_senders", quiet(WOKEN), {1},
+             flags={"A": (True, True), "C": (False, True)}),
+    # nulls: a null row is no activity (it breaks no silence) and no payment
+    *[scenario("D1", f"a_null_{c}_row_in_the_silence_breaks_nothing",
+               quiet(nulled(BREAKS, c), WOKEN), {1})
+      for c in ("event_ts", "amount", "transaction_id", "sender")],
+    *[scenario("D1", f"a_wakeup_payment_with_null_{c}_is_no_hit", quiet(nulled(WOKEN, c)))
+      for c in ("event_ts", "amount", "transaction_id", "sender")],
+]  # fmt: skip
+
+BATCH = P + D
+
+
+def shifted(n: int, row: Tx) -> Tx:
+    row = row.renamed(f"s{n}_", n * ID_STRIDE)
+    return row if row.sec is None else dataclasses.replace(row, sec=row.sec + n * SHIFT)
+
+
+@pytest.fixture(scope="module")
+def scenario_hits(spark) -> dict[str, list[tuple]]:
+    rows = [shifted(n, row) for n, sc in enumerate(BATCH, 1) for row in sc.rows]
+    hits = evaluation.evaluate(spark, tx_df(spark, [ALL_NULL, *rows]), PACK, LINEAGE).collect()
+    result: dict[str, list[tuple]] = {sc.name: [] for sc in BATCH}
+    for hit in hits:
+        n, local = divmod(hit.transaction_id, ID_STRIDE)
+        sc = BATCH[n - 1]
+        if hit.rule_id == sc.rule_id:
+            result[sc.name].append((local, hit.subject_token.removeprefix(f"s{n}_"),
+                                    hit.subject_role, hit.base_severity, hit.subject_is_pep,
+                                    hit.subject_is_high_risk))  # fmt: skip
+    return result
+
+
+def check(sc: Scenario, scenario_hits) -> None:
+    hits = scenario_hits[sc.name]
+    assert sorted(hit[:4] for hit in hits) == list(sc.expected)
+    for _, subject, _, _, is_pep, is_high_risk in hits:
+        assert (is_pep, is_high_risk) == sc.flags.get(subject, (False, False)), subject
+
+
+def test_scenario_names_are_unique():
+    assert len({sc.name for sc in BATCH}) == len(BATCH)
+
+
+@pytest.mark.parametrize("sc", P, ids=str)
+def test_peer_amount_outlier_compares_a_payment_with_its_segments_p99(sc, scenario_hits):
+    check(sc, scenario_hits)
+
+
+@pytest.mark.parametrize("sc", D, ids=str)
+def test_dormant_wakeup_flags_what_a_silent_account_sends_when_it_wakes(sc, scenario_hits):
+    check(sc, scenario_hits)
+
+
+def test_the_kinds_need_their_parameters():
+    broken = rulepack.with_params(PACK.rule("D1"), dormant_days=1.5)
+    with pytest.raises(ConfigError):
+        rules.sql(broken)
+
+
+# The peer rule agrees with the published baselines ----------------------------------------------
+COARSE = {"history_days": 14, "activity_edges": [1], "counterparty_edges": [1]}
+
+
+def test_peer_amount_outlier_agrees_with_the_profile_tables(spark):
+    rows = random_rows(seed=5, n=240)
+    data_df = tx_df(spark, rows)
+    params = profiles.ProfileParams.from_mapping(COARSE)
+    profiles_df = profiles.account_profiles(data_df, params).cache()
+    accounts = {(r.account_token, r.week_start): r for r in profiles_df.collect()}
+    segments = {(r.segment_id, r.week_start): r
+                for r in profiles.segment_profiles(profiles_df).collect()}  # fmt: skip
+    rule = rulepack.with_params(PACK.rule("P1"), ratio=1, min_amount=0, min_peers=2, **COARSE)
+    got = {(h.transaction_id, h.subject_token)
+           for h in evaluation.raw_hits(spark, data_df, rule).collect()}  # fmt: skip
+    expected, sent = set(), 0
+    for r in rows:
+        if None in (r.transaction_id, r.sec, r.amount, r.sender):
+            continue
+        sent += 1
+        event_ts = T0 + dt.timedelta(seconds=r.sec)
+        week = event_ts.date() - dt.timedelta(days=event_ts.weekday())
+        segment = segments[(accounts[(r.sender, week)].segment_id, week)]
+        p99 = segment.sent_amount_max_p99
+        if segment.account_count >= 2 and p99 is not None and Decimal(r.amount) >= max(0, p99):
+            expected.add((r.transaction_id, r.sender))
+    assert got == expected
+    assert 0 < len(expected) < sent
