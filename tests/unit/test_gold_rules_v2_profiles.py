@@ -17,7 +17,7 @@ from decimal import Decimal
 
 import pytest
 from tests.unit.gold_rows import ALL_NULL, DAY, HOUR, LINEAGE, T0, Tx, nulled, tx_df
-from tests.unit.test_gold_profiles import random_rows
+from tests.unit.test_gold_profiles import PEERS, at, random_rows
 
 from aml.config import ConfigError
 from aml.gold import evaluation, profiles, rulepack, rules
@@ -269,6 +269,27 @@ def test_the_kinds_need_their_parameters():
     broken = rulepack.with_params(PACK.rule("D1"), dormant_days=1.5)
     with pytest.raises(ConfigError):
         rules.sql(broken)
+
+
+# The worked examples of RULES_V2.md ("Rules on the baselines") --------------------------------
+def test_worked_examples_of_the_rules_on_the_baselines(spark):
+    rows = [
+        *PEERS,
+        Tx(31, at("2024-04-10 09:00:00"), "28848.00", "M3", "N9"),
+        Tx(32, at("2024-04-11 09:00:00"), "28847.99", "M3", "N9"),
+        Tx(41, at("2024-01-02 10:00:00"), "100.00", "A", "B"),
+        Tx(42, at("2024-02-01 10:00:00"), "100.00", "A", "B"),
+        Tx(43, at("2024-03-05 09:00:00"), "6000.00", "A", "C"),
+        Tx(44, at("2024-03-07 12:00:00"), "4000.00", "A", "C"),
+        Tx(45, at("2024-03-08 10:00:00"), "500.00", "A", "C"),
+    ]
+    data_df = tx_df(spark, rows)
+    hits = {
+        rule_id: sorted((h.transaction_id, h.subject_token) for h in
+                        evaluation.raw_hits(spark, data_df, PACK.rule(rule_id)).collect())
+        for rule_id in ("P1", "D1")
+    }  # fmt: skip
+    assert hits == {"P1": [(31, "M3")], "D1": [(43, "A"), (44, "A")]}
 
 
 # The peer rule agrees with the published baselines ----------------------------------------------
