@@ -228,15 +228,25 @@ def batch(spark):
     full pack in one run, and the changed versions evaluated again inside their scope.
 
     Blocks have their own accounts, so one run is as good as one run per block and much cheaper.
-    Returns (block -> full hits, block -> scoped hits, block -> scope rows).
+    Returns (block -> full hits, block -> scoped hits, block -> scope rows; a graph rule's rows,
+    with no subject, under block 0: they span every block).
     """
+    return evaluated_blocks(spark, pack_of())
+
+
+@pytest.fixture(scope="module")
+def batch_v2(spark):
+    """:func:`batch` with rule pack v2 (baselines, graph rules scoped by time span)."""
+    return evaluated_blocks(spark, pack_of(name="v2"))
+
+
+def evaluated_blocks(spark, pack):
     rows, images = [], []
     for n, seed in enumerate(SEEDS, 1):
         new, changes = changed(DATASETS[seed], seed)
         rows += namespaced(n, enumerate(DATASETS[seed]))
         rows += namespaced(n + len(SEEDS), sorted(new.items()))
         images += namespaced(n + len(SEEDS), changes)
-    pack = pack_of()
     tx = rows_df(spark, rows)
     scope_df = scope.build_scope(rows_df(spark, images), tx, pack).localCheckpoint()
     columns = ("rule_id", "transaction_id", "subject_token", "unix_seconds(event_ts) AS s")
@@ -251,7 +261,7 @@ def batch(spark):
         scoped[block].add(key)
     scopes: dict[int, list] = defaultdict(list)
     for row in scope_df.collect():
-        block = int(row.subject_token.split("_", 1)[0][1:])
+        block = int(row.subject_token.split("_", 1)[0][1:]) if row.subject_token else 0
         scopes[block].append(row)
     return full, scoped, scopes
 
@@ -272,19 +282,24 @@ def test_random_datasets_exercise_every_rule():
         assert sum(len(rulecheck.hits(rule_id, DATASETS[s])) for s in SEEDS) >= 3, rule_id
 
 
+@pytest.mark.parametrize("pack", ["v1", "v2"])
 @pytest.mark.parametrize("seed", SEEDS)
-def test_scoped_evaluation_patches_a_full_rebuild_exactly(batch, seed):
+def test_scoped_evaluation_patches_a_full_rebuild_exactly(request, pack, seed):
     """full(new) == full(old) - old hits of the scoped (rule, subject) in [lo_s, hi_s]
-    + scoped(new), compared on (rule_id, transaction_id, subject_token)."""
-    full, scoped, scopes = batch
+    + scoped(new), compared on (rule_id, transaction_id, subject_token); a scope row without a
+    subject (a graph rule's) covers every subject."""
+    full, scoped, scopes = request.getfixturevalue("batch" if pack == "v1" else "batch_v2")
     old, new = SEEDS.index(seed) + 1, SEEDS.index(seed) + 1 + len(SEEDS)
     intervals = defaultdict(list)
     for sc in scopes[new]:
         intervals[(sc.rule_id, sc.subject_token.split("_", 1)[1])].append((sc.lo_s, sc.hi_s))
+    for sc in scopes[0]:
+        intervals[(sc.rule_id, None)].append((sc.lo_s, sc.hi_s))
 
     def in_scope(hit: Hit) -> bool:
         rule_id, _, account, s = hit
-        return any(lo <= s <= hi for lo, hi in intervals[(rule_id, account)])
+        spans = intervals[(rule_id, account)] + intervals[(rule_id, None)]
+        return any(lo <= s <= hi for lo, hi in spans)
 
     patched = {hit[:3] for hit in full[old] if not in_scope(hit)} | {h[:3] for h in scoped[new]}
     expected = {hit[:3] for hit in full[new]}
