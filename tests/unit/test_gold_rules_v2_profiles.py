@@ -19,7 +19,7 @@ import pytest
 from tests.unit.gold_rows import ALL_NULL, DAY, HOUR, LINEAGE, T0, Tx, nulled, tx_df
 from tests.unit.test_gold_profiles import PEERS, at, random_rows
 
-from aml.config import ConfigError
+from aml.config import ConfigError, load_config
 from aml.gold import evaluation, profiles, rulepack, rules
 
 SEVERITY = "MEDIUM"
@@ -320,3 +320,9 @@ def test_peer_amount_outlier_agrees_with_the_profile_tables(spark):
             expected.add((r.transaction_id, r.sender))
     assert got == expected
     assert 0 < len(expected) < sent
+
+
+def test_the_gold_job_refuses_a_pack_with_a_kind_it_cannot_scope():
+    with pytest.raises(ConfigError, match=r"P1 \(peer_amount_outlier\).*D1 \(dormant_wakeup\)"):
+        evaluation.check_scopable(PACK)
+    evaluation.check_scopable(rulepack.load(load_config("local"), "v2"))  # the published pack

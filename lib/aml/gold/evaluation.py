@@ -49,6 +49,23 @@ class Lineage:
 GRAPH_KINDS = ("bipartite", "scatter_gather")
 
 
+# Kinds read from a peer group or with an unbounded reach: no scope bounds what a change can alter
+# yet, so they are evaluated only in full (``aml backtest``, a full rebuild), never published.
+FULL_ONLY_KINDS = ("peer_amount_outlier", "dormant_wakeup")
+
+
+def check_scopable(pack: RulePack) -> None:
+    """Refuses a pack the gold job cannot evaluate incrementally (:data:`FULL_ONLY_KINDS`)."""
+    from aml.config import ConfigError
+
+    full_only = [f"{r.id} ({r.kind})" for r in pack.enabled if r.kind in FULL_ONLY_KINDS]
+    if full_only:
+        raise ConfigError(
+            f"rule pack {pack.name}: {', '.join(full_only)} can only be backtested "
+            "(`aml backtest`): their incremental scope is not defined, so gold cannot publish them"
+        )
+
+
 def subject_sides(rule: Rule) -> tuple[str, ...]:
     """Which side(s) of a transaction carry the rule's subject."""
     if rule.kind in ("trailing_window", "fan_burst"):

@@ -24,11 +24,11 @@ from pyspark.sql import functions as F
 
 from aml import delta_io, failpoints
 from aml.config import Config, ConfigError, load_config
+from aml.gold import baselines, rulepack, scored_changes
 from aml.gold import changes as gold_changes
 from aml.gold import publish as gold_publish
-from aml.gold import rulepack, scored_changes
 from aml.gold import suppressions as gold_suppressions
-from aml.gold.evaluation import Lineage
+from aml.gold.evaluation import Lineage, check_scopable
 from aml.ops import JobRun, Watermark, commit_watermark, read_watermark, recorded_run, utcnow
 
 log = logging.getLogger(__name__)
@@ -133,6 +133,7 @@ def advance(
         update_docs = docs_always(config)
 
     pack = rulepack.load(config)
+    check_scopable(pack)
     allow_list = gold_suppressions.load(config) if pack.is_scored else None
     built_with = rulepack.fingerprint(pack, allow_list.fingerprint() if allow_list else "")
     mark = read_watermark(spark, config, *BUILT_WITH)
@@ -217,10 +218,19 @@ def advance(
 
 
 def run(spark: SparkSession, config: Config, full_refresh: bool = False) -> JobRun:
-    """Builds gold.suspicious_transactions and gold.alerts from silver.transactions."""
+    """Builds gold.suspicious_transactions and gold.alerts from silver.transactions, then
+    refreshes the behavioural profiles (:mod:`aml.gold.baselines`, ``[gold] profiles``)."""
     args = {"full_refresh": full_refresh, "env": config.name}
     with recorded_run(spark, config, JOB, args) as job_run:
         advance(spark, config, job_run, full_refresh)
+        if baselines.enabled(config):
+            with job_run.phase("profiles"):
+                silver_path = config.table_path("silver", "transactions")
+                upto = delta_io.current_version(spark, silver_path)
+                tx_df = spark.read.format("delta").option("versionAsOf", upto).load(silver_path)
+                job_run.table_versions.update(
+                    baselines.refresh(spark, config, job_run, tx_df, upto, full_refresh)
+                )
     return job_run
 
 

@@ -1,0 +1,106 @@
+"""Keeps ``gold.account_profiles`` and ``gold.segment_profiles`` (:mod:`aml.gold.profiles`) up to
+date with silver, incrementally, as a step of the batch gold job.
+
+The profiles follow silver on their own watermark (``ops.watermarks``: source ``silver``, table
+``profiles``, value ``<silver version>|<parameters hash>``), not on the hits' one, so the streaming
+job (which runs the hits and alerts per micro-batch and skips the profiles, which are weekly
+numbers) leaves them for the next batch run to catch up.
+
+A refresh reads silver's change feed since that version. A changed row at time ``s`` (any image)
+can change the profile rows of its sender and receiver in the week containing ``s`` (whether the
+account is active that week) and in every week whose trailing window holds ``s``, i.e. up to the
+week containing ``s + H``. The scope is those accounts over the weeks from the earliest change's
+week to the latest change's ``+ H`` week; :func:`aml.gold.profiles.publish_profiles` replaces
+exactly the scope's rows and recomputes the segments of its weeks. The first run, a full refresh,
+missing tables or changed parameters rebuild both tables from the whole of silver.
+
+Order: publish, then move the watermark; a crash between them repeats the same refresh, whose
+MERGE gives the same tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from aml import delta_io
+from aml.config import Config
+from aml.gold import profiles
+from aml.ops import JobRun, Watermark, commit_watermark, read_watermark
+
+log = logging.getLogger(__name__)
+PROGRESS = ("silver", "profiles")
+TABLES = ("account_profiles", "segment_profiles")
+
+
+def enabled(config: Config) -> bool:
+    """``[gold] profiles`` (default true): whether the batch gold job maintains the profiles."""
+    return bool(config.data.get("gold", {}).get("profiles", True))
+
+
+def _monday(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
+
+
+def _changes(spark: SparkSession, path: str, after: int, upto: int) -> DataFrame:
+    return (
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", after + 1)
+        .option("endingVersion", upto)
+        .load(path)
+    )
+
+
+def scope_of(changes_df: DataFrame, params: profiles.ProfileParams) -> profiles.ProfileScope | None:
+    """The accounts and weeks a set of silver change-feed rows can affect (None: no change with
+    a time)."""
+    timed_df = changes_df.where(F.col("event_ts").isNotNull())
+    bounds = timed_df.agg(F.min("event_ts").alias("lo"), F.max("event_ts").alias("hi")).first()
+    if bounds is None or bounds["lo"] is None:
+        return None
+    accounts_df = (
+        timed_df.select(F.col("sender_account_token").alias("account_token"))
+        .unionByName(timed_df.select(F.col("receiver_account_token").alias("account_token")))
+        .where(F.col("account_token").isNotNull())
+        .distinct()
+        .localCheckpoint()
+    )
+    last = (bounds["hi"] + dt.timedelta(days=params.history_days)).date()
+    return profiles.ProfileScope(accounts_df, _monday(bounds["lo"].date()), _monday(last))
+
+
+def refresh(
+    spark: SparkSession, config: Config, job_run: JobRun, tx_df: DataFrame, upto: int, full: bool
+) -> dict[str, int]:
+    """Brings the profiles to silver version ``upto`` (``tx_df``: silver at that version);
+    returns the tables' new versions (empty when they were current)."""
+    params = profiles.load_params(config)
+    silver_path = config.table_path("silver", "transactions")
+    mark = read_watermark(spark, config, *PROGRESS)
+    done, _, built_with = (mark.value if mark else "").partition("|")
+    exists = all(delta_io.exists(spark, config.table_path("gold", t)) for t in TABLES)
+    full = full or not done or built_with != params.hash or not exists
+    if not full and int(done) >= upto:
+        return {}
+    if full:
+        versions = profiles.publish_profiles(
+            spark, config, profiles.account_profiles(tx_df, params)
+        )
+    else:
+        scope = scope_of(_changes(spark, silver_path, int(done), upto), params)
+        if scope is None:
+            versions = {}
+        else:
+            rows_df = profiles.account_profiles_for(
+                tx_df, params, scope.accounts_df, scope.first_week, scope.last_week
+            )
+            versions = profiles.publish_profiles(spark, config, rows_df, scope=scope)
+    value = f"{upto}|{params.hash}"
+    commit_watermark(spark, config, *PROGRESS, Watermark(value, None), job_run.run_id, upto)
+    log.info("profiles: %s at silver version %d (%s)", versions, upto,
+             "full" if full else f"changes after {done}")  # fmt: skip
+    return versions
