@@ -35,6 +35,17 @@ def current_version(spark: SparkSession, path: str) -> int:
     return last_commit(spark, path)[0]
 
 
+def change_feed(spark: SparkSession, path: str, after: int, upto: int) -> DataFrame:
+    """Every change-feed row of versions ``(after, upto]``: old and new images, deletes."""
+    return (
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", after + 1)
+        .option("endingVersion", upto)
+        .load(path)
+    )
+
+
 def changes_between(spark: SparkSession, path: str, after: int | None, upto: int) -> DataFrame:
     """Rows inserted or updated in versions ``(after, upto]``, with ``_commit_version``.
 
@@ -43,13 +54,7 @@ def changes_between(spark: SparkSession, path: str, after: int | None, upto: int
     if after is None:
         snapshot = spark.read.format("delta").option("versionAsOf", upto).load(path)
         return snapshot.withColumn("_commit_version", F.lit(upto).cast("long"))
-    feed = (
-        spark.read.format("delta")
-        .option("readChangeFeed", "true")
-        .option("startingVersion", after + 1)
-        .option("endingVersion", upto)
-        .load(path)
-    )
+    feed = change_feed(spark, path, after, upto)
     return feed.where(F.col("_change_type").isin("insert", "update_postimage")).drop(
         "_change_type", "_commit_timestamp"
     )

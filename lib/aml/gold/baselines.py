@@ -45,16 +45,6 @@ def _monday(day: dt.date) -> dt.date:
     return day - dt.timedelta(days=day.weekday())
 
 
-def _changes(spark: SparkSession, path: str, after: int, upto: int) -> DataFrame:
-    return (
-        spark.read.format("delta")
-        .option("readChangeFeed", "true")
-        .option("startingVersion", after + 1)
-        .option("endingVersion", upto)
-        .load(path)
-    )
-
-
 def scope_of(changes_df: DataFrame, params: profiles.ProfileParams) -> profiles.ProfileScope | None:
     """The accounts and weeks a set of silver change-feed rows can affect (None: no change with
     a time)."""
@@ -91,7 +81,7 @@ def refresh(
             spark, config, profiles.account_profiles(tx_df, params)
         )
     else:
-        scope = scope_of(_changes(spark, silver_path, int(done), upto), params)
+        scope = scope_of(delta_io.change_feed(spark, silver_path, int(done), upto), params)
         if scope is None:
             versions = {}
         else:

@@ -42,17 +42,6 @@ def _consumed(spark: SparkSession, config: Config) -> int | None:
     return int(mark.value) if mark else None
 
 
-def silver_changes(spark: SparkSession, path: str, after: int, upto: int) -> DataFrame:
-    """Every change-feed row of silver in versions ``(after, upto]``: old and new images."""
-    return (
-        spark.read.format("delta")
-        .option("readChangeFeed", "true")
-        .option("startingVersion", after + 1)
-        .option("endingVersion", upto)
-        .load(path)
-    )
-
-
 def reconciliation(
     tx_df: DataFrame, hits_df: DataFrame, alerts_df: DataFrame, post_hits_df: DataFrame
 ) -> DataFrame:
@@ -163,7 +152,7 @@ def advance(
                     changes = gold_changes.full(spark, tx_df, pack, lineage)
                 silver_df = tx_df
             else:
-                feed_df = silver_changes(spark, silver_path, after, upto).localCheckpoint()
+                feed_df = delta_io.change_feed(spark, silver_path, after, upto).localCheckpoint()
                 if pack.is_scored:
                     changes = scored_changes.scoped(
                         spark, tx_df, feed_df, pack, lineage, hits_before, alerts_before,
@@ -177,7 +166,10 @@ def advance(
                 # feed itself can hold several images of one id: a silver merge repeated after
                 # a crash writes the same rows again in a later version)
                 changed_ids = feed_df.select("transaction_id").distinct()
-                silver_df = tx_df.join(changed_ids, on="transaction_id", how="left_semi")
+                # (materialised: the suite's metrics would otherwise each re-run this join)
+                silver_df = tx_df.join(
+                    changed_ids, on="transaction_id", how="left_semi"
+                ).localCheckpoint()
             staged = gold_publish.stage(spark, config, changes)
         job_run.rows_read += silver_df.count()
         with job_run.phase("validate"):
