@@ -41,8 +41,17 @@ def change_points(changes_df: DataFrame) -> DataFrame:
 def walk_back(points_df: DataFrame, tx_df: DataFrame, window: int, steps: int) -> DataFrame:
     """``account, s``: the changed rows' senders and every account that can precede them in a
     chain of at most ``steps`` earlier legs, each at most ``window`` before the change."""
+    # every leg the walk can take is at most ``window`` before the change it started from, so
+    # only silver's rows in [first change - window, last change] are read
+    bounds = points_df.agg(F.min("s").alias("lo"), F.max("s").alias("hi")).first()
+    if bounds is None or bounds["lo"] is None:
+        return points_df.select(F.col("sender").alias("account"), "s").limit(0)
     legs_df = tx_df.where(
-        F.col("sender_account_token").isNotNull() & F.col("event_ts").isNotNull()
+        F.col("sender_account_token").isNotNull()
+        & F.col("event_ts").between(
+            F.timestamp_seconds(F.lit(bounds["lo"] - window)),
+            F.timestamp_seconds(F.lit(bounds["hi"])),
+        )
     ).select(
         F.col("sender_account_token").alias("prev_sender"),
         F.col("receiver_account_token").alias("prev_receiver"),
