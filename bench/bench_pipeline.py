@@ -1,0 +1,269 @@
+"""Benchmark of ``aml run``: a full run, then a daily, an hourly and a one-row increment.
+
+Per scale (``--rows``, one or more), in one run of this script:
+
+1. generate the dataset (``var/bench/data/pipeline-<rows>-<seed>``), load it into the local
+   PostgreSQL (truncating it), start from an empty lake (``var/bench/pipeline-lake``);
+2. **full**: ``aml run`` (ingest, silver, gold in one Spark session), as a scheduler calls it:
+   the real command in a process of its own, the JVM's start included;
+3. **daily**: the generator's next day (about 3 % new rows) with 0.5 % of earlier rows
+   corrected, loaded, then ``aml run``;
+4. **hour**: the first hour of the day after, then ``aml run``;
+5. **one row**: one earlier transaction corrected (its amount), then ``aml run``.
+
+Each run's wall time, its steps' times and phases (from ``aml run --report``) and the peak
+resident memory of the run's process tree (Python driver + JVM, sampled every 0.2 s) during each
+step are reported, with the ratios the batch-cost targets are stated in: daily / full (target at
+most 0.15), one row / full (at most 0.10), gate (the gold step's ``validate`` phase) / gold step
+(at most 0.15). With several scales, the full run's seconds per million rows show how it grows.
+
+Usage (services must be up: ``aml services up``)::
+
+    .venv/bin/python bench/bench_pipeline.py --rows 1000000 [3000000 10000000]
+
+Keys are ephemeral (generated for the run, never written). Writes ``var/bench/pipeline.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+
+from aml.config import PROJECT_ROOT, load_config
+from aml.generate.generator import generate
+from aml.generate.increment import generate_increment
+from aml.sources import loader
+
+TARGETS = {"daily_share": 0.15, "one_row_share": 0.10, "gate_share": 0.15}
+BENCH = PROJECT_ROOT / "var" / "bench"
+
+
+def _tree_rss_bytes(root: int) -> int:
+    """Resident memory of ``root`` and all its descendants (from /proc; 0 once it is gone)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+        rss[int(entry.name)] = next(
+            (
+                int(line.split()[1]) * 1024
+                for line in status.splitlines()
+                if line.startswith("VmRSS")
+            ),
+            0,
+        )
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo.extend(children.get(pid, []))
+    return total
+
+
+def aml_run(env: dict[str, str], report: Path, log_file: Path) -> dict[str, Any]:
+    """``aml run --report`` in its own process; its steps with wall time and peak memory."""
+    report.unlink(missing_ok=True)
+    cmd = [str(PROJECT_ROOT / ".venv" / "bin" / "aml"), "run", "--report", str(report)]
+    started = time.monotonic()
+    marks: list[tuple[str, float]] = []  # (line, seconds since start) of each progress line
+    samples: list[tuple[float, int]] = []
+    with log_file.open("a") as log:
+        proc = subprocess.Popen(
+            cmd, env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=log, text=True
+        )
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                samples.append((time.monotonic() - started, _tree_rss_bytes(proc.pid)))
+                done.wait(0.2)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            marks.append((line.strip(), time.monotonic() - started))
+            log.write(line)
+        code = proc.wait()
+        done.set()
+        sampler.join()
+    wall = time.monotonic() - started
+    if code != 0:
+        raise SystemExit(f"aml run failed with exit code {code}: see {log_file}")
+    result = json.loads(report.read_text())
+    # each progress line ends a phase of the run: the session's start, then one line per step
+    edges = [0.0] + [t for _, t in marks[: 1 + len(result["steps"])]]
+
+    def peak(lo: float, hi: float) -> float:
+        values = [rss for t, rss in samples if lo <= t <= hi]
+        return round(max(values, default=0) / 2**30, 2)
+
+    result["wall_seconds"] = round(wall, 1)
+    result["session_peak_gib"] = peak(edges[0], edges[1])
+    for n, step in enumerate(result["steps"]):
+        step["peak_gib"] = peak(edges[n + 1], edges[n + 2])
+    result["peak_gib"] = round(max((rss for _, rss in samples), default=0) / 2**30, 2)
+    return result
+
+
+def _first_hour(src: Path, out: Path) -> int:
+    """Writes the rows of ``src`` (a day's transactions.csv, in time order) within its first
+    hour to ``out``; returns how many."""
+    with src.open(newline="") as fh, out.open("w", newline="") as dst:
+        reader, writer = csv.reader(fh), csv.writer(dst)
+        header = next(reader)
+        writer.writerow(header)
+        time_col = header.index("Time")
+        n = 0
+        for row in reader:
+            if not row[time_col].startswith("00:"):
+                break
+            writer.writerow(row)
+            n += 1
+    return n
+
+
+def _one_correction(updates: Path, out: Path) -> str:
+    """A one-row updates.csv: the first correction of ``updates`` with its amount changed."""
+    with updates.open(newline="") as fh:
+        reader = csv.reader(fh)
+        header, row = next(reader), next(reader)
+    amount = header.index("Amount")
+    row[amount] = f"{float(row[amount]) + 1234.56:.2f}"
+    with out.open("w", newline="") as fh:
+        csv.writer(fh).writerows([header, row])
+    return row[0]
+
+
+def scale(rows: int, seed: int, env: dict[str, str], work: Path) -> dict[str, Any]:
+    dataset = BENCH / "data" / f"pipeline-{rows}-{seed}"
+    lake = BENCH / "pipeline-lake"
+    shutil.rmtree(lake, ignore_errors=True)
+    shutil.rmtree(dataset, ignore_errors=True)  # increments are appended below
+    overrides = work / f"overrides-{rows}.toml"
+    overrides.write_text(
+        f'[lake]\nroot = "{lake / "lake"}"\ncheckpoints = "{lake / "checkpoints"}"\n'
+        f'[paths]\nrun = "{lake / "run"}"\n'
+    )
+    env = {**env, "AML_OVERRIDES": str(overrides)}
+    config = load_config("local", overrides=overrides)
+    log_file = work / f"pipeline-{rows}.log"
+    report = work / "run-report.json"
+
+    def timed_run(name: str, detail: dict[str, Any]) -> dict[str, Any]:
+        print(f"  {name}: aml run ...", flush=True)
+        result = {**detail, **aml_run(env, report, log_file)}
+        steps = ", ".join(
+            f"{s['step']} {s['seconds']}s/{s['peak_gib']}GiB" for s in result["steps"]
+        )
+        print(f"  {name}: {result['wall_seconds']}s ({steps})", flush=True)
+        return result
+
+    print(f"{rows:,} rows: generating ...", flush=True)
+    t = time.monotonic()
+    generate(dataset, rows=rows, seed=seed)
+    generated = time.monotonic() - t
+    t = time.monotonic()
+    loader.load(config, "postgres", dataset=dataset, truncate=True)
+    loaded = time.monotonic() - t
+    runs: dict[str, Any] = {"full": timed_run("full", {})}
+
+    daily = generate_increment(dataset, update_share=0.005)
+    loader.load(config, "postgres", dataset=dataset, increments=[f"{daily['increment']:04d}"])
+    runs["daily"] = timed_run(
+        "daily", {"new_rows": daily["rows"], "corrected_rows": daily["updates"]}
+    )
+
+    nxt = generate_increment(dataset, update_share=0.0)
+    inc_dir = dataset / "increments" / f"{nxt['increment']:04d}"
+    hour_csv = work / "hour.csv"
+    n_hour = _first_hour(inc_dir / "transactions.csv", hour_csv)
+    with loader.Loader(config, "postgres") as load:
+        load.transactions(hour_csv, int(nxt["first_transaction_id"]))
+    runs["hour"] = timed_run("hour", {"new_rows": n_hour})
+
+    one_csv = work / "one-row.csv"
+    changed = _one_correction(dataset / "increments" / f"{daily['increment']:04d}" / "updates.csv",
+                              one_csv)  # fmt: skip
+    with loader.Loader(config, "postgres") as load:
+        load.updates(one_csv)
+    runs["one_row"] = timed_run("one row", {"corrected_rows": 1, "transaction_id": changed})
+
+    full = runs["full"]["wall_seconds"]
+    gold = next(s for s in runs["full"]["steps"] if s["step"] == "gold")
+    return {
+        "rows": rows,
+        "seed": seed,
+        "generate_seconds": round(generated, 1),
+        "load_seconds": round(loaded, 1),
+        "runs": runs,
+        "ratios": {
+            "daily_share": round(runs["daily"]["wall_seconds"] / full, 3),
+            "hour_share": round(runs["hour"]["wall_seconds"] / full, 3),
+            "one_row_share": round(runs["one_row"]["wall_seconds"] / full, 3),
+            "gate_share": round(gold["phases"].get("validate", 0.0) / gold["seconds"], 3),
+        },
+        "full_seconds_per_million_rows": round(full / (rows / 1e6), 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--out", type=Path, default=BENCH / "pipeline.json")
+    args = parser.parse_args(argv)
+    env = {
+        **os.environ,
+        "AML_FERNET_KEYS": Fernet.generate_key().decode(),
+        "AML_TOKEN_KEY": Fernet.generate_key().decode(),
+        "PYSPARK_PYTHON": sys.executable,
+    }
+    work = BENCH / "pipeline-work"
+    work.mkdir(parents=True, exist_ok=True)
+    scales = [scale(rows, args.seed, env, work) for rows in args.rows]
+    result = {
+        "command": "bench/bench_pipeline.py --rows " + " ".join(map(str, args.rows)),
+        "targets": TARGETS,
+        "scales": scales,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\n{'rows':>11} {'full s':>8} {'daily':>7} {'hour':>7} {'1 row':>7} {'gate':>7} "
+          f"{'s/M rows':>9} {'peak GiB':>9}")  # fmt: skip
+    for s in scales:
+        r = s["ratios"]
+        print(
+            f"{s['rows']:>11,} {s['runs']['full']['wall_seconds']:>8} {r['daily_share']:>7.1%} "
+            f"{r['hour_share']:>7.1%} {r['one_row_share']:>7.1%} {r['gate_share']:>7.1%} "
+            f"{s['full_seconds_per_million_rows']:>9} {s['runs']['full']['peak_gib']:>9}"
+        )
+    t = TARGETS
+    print(
+        f"targets: daily <= {t['daily_share']:.0%}, one row <= {t['one_row_share']:.0%}, "
+        f"gate <= {t['gate_share']:.0%}; {args.out}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
