@@ -26,6 +26,8 @@ VIEWED = (
     ("gold", "suspicious_transactions"),
     ("gold", "alerts"),
     ("gold", "alert_cases"),
+    ("gold", "account_profiles"),
+    ("gold", "segment_profiles"),
     ("ops", "job_runs"),
     ("ops", "watermarks"),
     ("ops", "validation_results"),
