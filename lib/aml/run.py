@@ -43,10 +43,6 @@ class StepResult:
 class PipelineRun:
     steps: list[StepResult] = field(default_factory=list)
 
-    @property
-    def seconds(self) -> float:
-        return sum(s.seconds for s in self.steps)
-
 
 def _runners(
     spark: SparkSession, config: Config, source: str | None, full_refresh: bool
@@ -68,11 +64,12 @@ def run(
     steps: Sequence[str] = STEPS,
     source: str | None = None,
     full_refresh: bool = False,
-    on_step: Callable[[StepResult], None] | None = None,
+    on_step: Callable[[PipelineRun], None] | None = None,
 ) -> PipelineRun:
     """Runs ``steps`` (in pipeline order) in ``spark``; the first failure propagates.
 
-    ``on_step`` is called after each step that succeeded (progress for a long run)."""
+    ``on_step`` is called with the run so far after each step that succeeded (progress for a
+    long run; its last step is the one just done)."""
     unknown = sorted(set(steps) - set(STEPS))
     if unknown:
         raise ConfigError(f"unknown step(s) {', '.join(unknown)}: choose from {', '.join(STEPS)}")
@@ -89,7 +86,7 @@ def run(
         )  # fmt: skip
         result.steps.append(done)
         if on_step is not None:
-            on_step(done)
+            on_step(result)
     return result
 
 
@@ -113,21 +110,19 @@ def execute(args: argparse.Namespace) -> int:
     spark = build_session(config, "aml-run")
     session_seconds = time.monotonic() - started
     print(f"session started in {session_seconds:.1f}s", flush=True)
-    result = PipelineRun()
 
-    def on_step(step: StepResult) -> None:
-        result.steps.append(step)
-        _print_step(step)
+    def on_step(so_far: PipelineRun) -> None:
+        _print_step(so_far.steps[-1])
         if args.report:
             report = {
                 "session_seconds": round(session_seconds, 1),
                 "seconds": round(time.monotonic() - started, 1),
-                "steps": [dataclasses.asdict(s) for s in result.steps],
+                "steps": [dataclasses.asdict(s) for s in so_far.steps],
             }
             args.report.write_text(json.dumps(report, indent=2) + "\n")
 
     try:
-        run(spark, config, steps, args.source, args.full_refresh, on_step)
+        result = run(spark, config, steps, args.source, args.full_refresh, on_step)
     except SourceError as exc:
         log.error("ingest: source unavailable, nothing after it ran: %s", exc)
         return 3

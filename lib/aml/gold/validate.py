@@ -21,8 +21,10 @@ from __future__ import annotations
 import fcntl
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
@@ -102,6 +104,15 @@ class ValidationFailed(RuntimeError):
         )
         docs = f" (Data Docs: {report.docs_path})" if report.docs_path else ""
         super().__init__(f"validation of run {report.run_id} failed: {failed}{docs}")
+
+
+@contextmanager
+def _locked_context(root: Path) -> Iterator[AbstractDataContext]:
+    """The GX context of ``root``, held exclusively: one GX project folder serves every job on
+    the machine, and runs take turns writing it."""
+    with (root / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield gx_context(root)
 
 
 def _local_path(url: str | None) -> str | None:
@@ -194,10 +205,7 @@ def validate(
     suites = {name: load_suite(config, name) for name in batches}
     root = gx_dir(config)
     root.mkdir(parents=True, exist_ok=True)
-    # One GX project folder serves every job on the machine: runs take turns writing it.
-    with (root / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        context = gx_context(root)
+    with _locked_context(root) as context:
         runs = [
             _run_suite(context, suites[name], batch_df, run_id)
             for name, batch_df in batches.items()
@@ -252,9 +260,7 @@ def render_docs(config: Config) -> str | None:
     root = gx_dir(config)
     if not root.is_dir():
         return None
-    with (root / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        context = gx_context(root)
+    with _locked_context(root) as context:
         context.build_data_docs(site_names=[DOCS_SITE])
         return _docs_url(context)
 
