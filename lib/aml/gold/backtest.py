@@ -22,7 +22,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from aml import delta_io
+from aml import delta_io, frames
 from aml.config import Config, ConfigError, load_config
 from aml.gold import changes as gold_changes
 from aml.gold import evaluate as gold_evaluate
@@ -158,7 +158,8 @@ def backtest(
     """The detection report of each ``(label, pack)`` over the same silver snapshot."""
     gt_df, hn_df = gold_evaluate.read_labels(spark, data_dir)
     tx_df, version = silver_snapshot(spark, config, start, end)
-    tx_df = tx_df.persist()
+    # read by every rule's SQL: held, not persisted (aml.frames)
+    tx_df = frames.materialise(tx_df)
     results = []
     try:
         for label, pack in packs:
@@ -186,7 +187,7 @@ def backtest(
                 }
             )
     finally:
-        tx_df.unpersist()
+        frames.release(tx_df)
     return {
         "generated_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "dataset": gold_evaluate.dataset_info(data_dir),

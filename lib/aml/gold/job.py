@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from aml import delta_io, failpoints
+from aml import delta_io, failpoints, frames
 from aml.config import Config, ConfigError, load_config
 from aml.gold import baselines, rulepack, scored_changes
 from aml.gold import changes as gold_changes
@@ -140,8 +140,11 @@ def advance(
     if not is_full and after >= upto:
         log.info("gold: silver unchanged since version %d", upto)
         return False
-    # read by every rule and by the silver suite: one scan of the Delta files, not ten
-    tx_df = spark.read.format("delta").option("versionAsOf", upto).load(silver_path).persist()
+    # read by every rule and by the silver suite: one scan of the Delta files, not one per
+    # reference in each rule's SQL (aml.frames: SQL statements do not read a persisted frame)
+    tx_df = frames.materialise(
+        spark.read.format("delta").option("versionAsOf", upto).load(silver_path)
+    )
     try:
         lineage = Lineage(upto, job_run.run_id, utcnow().replace(microsecond=0))
         with job_run.phase("evaluate"):
@@ -203,7 +206,7 @@ def advance(
         commit_watermark(spark, config, *PROGRESS, Watermark(str(upto), None), job_run.run_id, upto)
         job_run.table_versions["silver.transactions"] = upto
     finally:
-        tx_df.unpersist()
+        frames.release(tx_df)
     log.info("gold: %s from silver version %d (%s)", versions, upto,
              "full" if is_full else f"changes after {after}")  # fmt: skip
     return True

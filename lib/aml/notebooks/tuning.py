@@ -21,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aml import frames
 from aml.config import Config
 from aml.gold import backtest as gold_backtest
 from aml.gold import evaluate as gold_evaluate
@@ -215,7 +216,7 @@ def _sweep_rule(
     values: Sequence[Decimal],
 ) -> list[dict[str, Any]]:
     """v1: the rule alone, its alerts its own."""
-    tx_df = gold_evaluate.read_tables(spark, config)["silver.transactions"].persist()
+    tx_df = frames.materialise(gold_evaluate.read_tables(spark, config)["silver.transactions"])
     gt_df, _ = ground_truth(spark, data_dir)
     gt_df = gt_df.where(gt_df["laundering_type"].isin(list(rule.typologies))).persist()
     lineage = Lineage(-1, "what-if", utcnow())
@@ -239,7 +240,7 @@ def _sweep_rule(
                 }
             )
     finally:
-        tx_df.unpersist()
+        frames.release(tx_df)
         gt_df.unpersist()
     return rows
 
@@ -256,7 +257,7 @@ def _sweep_scored(
     """Scored: the whole pack with the variant in place of the rule, scored and consolidated
     as a full gold build does (allow-list included)."""
     tx_df, version = gold_backtest.silver_snapshot(spark, config, None, None)
-    tx_df = tx_df.persist()
+    tx_df = frames.materialise(tx_df)
     gt_df, _ = ground_truth(spark, data_dir)
     gt_df = gt_df.where(gt_df["laundering_type"].isin(list(rule.typologies))).persist()
     rows: list[dict[str, Any]] = []
@@ -284,6 +285,6 @@ def _sweep_scored(
                 }
             )
     finally:
-        tx_df.unpersist()
+        frames.release(tx_df)
         gt_df.unpersist()
     return rows
