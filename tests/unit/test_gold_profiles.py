@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 from tests.unit.gold_rows import CASH_TYPES, DAY, T0, Tx, tx_df
 
+from aml import frames
 from aml.config import ConfigError
 from aml.gold import profiles
 from aml.gold.profiles import ProfileParams, ProfileScope
@@ -444,6 +445,13 @@ def test_scoped_profiles_are_the_rows_of_the_full_computation(spark, random_tx_d
     expected = {k: v for k, v in full.items() if k[0] in SCOPED and weeks[0] <= k[1] <= weeks[1]}
     assert scoped_df.columns == list(profiles.ACCOUNT_PROFILE_COLUMNS)
     assert by_key(scoped_df.collect()) == expected
+    # the same from only the rows the scope reads (what the gold job hands over, materialised)
+    scope = profiles.ProfileScope(accounts_df, *weeks)
+    rows_df = profiles.scope_rows(random_tx_df, scope)
+    assert rows_df.count() < random_tx_df.count()
+    with frames.held(rows_df) as held_df:
+        from_rows_df = profiles.account_profiles_for(held_df, params, accounts_df, *weeks)
+        assert by_key(from_rows_df.collect()) == expected
     # the scope starts after some of its accounts' history, and leaves other weeks out
     assert len(expected) > 10
     assert any((row["history_days"] or 0) > params.history_days for row in expected.values())

@@ -26,7 +26,7 @@ import logging
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from aml import delta_io
+from aml import delta_io, frames
 from aml.config import Config
 from aml.gold import profiles
 from aml.ops import JobRun, Watermark, commit_watermark, read_watermark
@@ -76,19 +76,22 @@ def refresh(
     full = full or not done or built_with != params.hash or not exists
     if not full and int(done) >= upto:
         return {}
+    # the profile SQL reads its rows several times: held once (aml.frames), not re-scanned
     if full:
-        versions = profiles.publish_profiles(
-            spark, config, profiles.account_profiles(tx_df, params)
-        )
+        with frames.held(tx_df) as rows_df:
+            versions = profiles.publish_profiles(
+                spark, config, profiles.account_profiles(rows_df, params)
+            )
     else:
         scope = scope_of(delta_io.change_feed(spark, silver_path, int(done), upto), params)
         if scope is None:
             versions = {}
         else:
-            rows_df = profiles.account_profiles_for(
-                tx_df, params, scope.accounts_df, scope.first_week, scope.last_week
-            )
-            versions = profiles.publish_profiles(spark, config, rows_df, scope=scope)
+            with frames.held(profiles.scope_rows(tx_df, scope)) as rows_df:
+                profiles_df = profiles.account_profiles_for(
+                    rows_df, params, scope.accounts_df, scope.first_week, scope.last_week
+                )
+                versions = profiles.publish_profiles(spark, config, profiles_df, scope=scope)
     value = f"{upto}|{params.hash}"
     commit_watermark(spark, config, *PROGRESS, Watermark(value, None), job_run.run_id, upto)
     log.info("profiles: %s at silver version %d (%s)", versions, upto,

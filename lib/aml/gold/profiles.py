@@ -376,6 +376,24 @@ def account_profiles_for(
     return _account_rows(tx_df, params or ProfileParams(), scope, accounts=accounts)
 
 
+def scope_rows(tx_df: DataFrame, scope: ProfileScope) -> DataFrame:
+    """The silver rows :func:`account_profiles_for` reads for ``scope``: those with a scope
+    account on either side, before the end of its last week. A DataFrame to materialise
+    (:func:`aml.frames.held`) before handing it over: the profile SQL reads it several times."""
+    accounts_df = scope.accounts_df.select("account_token").distinct()
+    end = dt.datetime.combine(scope.last_week + dt.timedelta(days=7), dt.time())
+    before_df = tx_df.where(F.col("event_ts") < F.lit(end))
+    parts = [
+        before_df.join(
+            accounts_df.withColumnRenamed("account_token", f"{side}_account_token"),
+            on=f"{side}_account_token",
+            how="left_semi",
+        )
+        for side in ("sender", "receiver")
+    ]
+    return parts[0].unionByName(parts[1]).dropDuplicates(["transaction_id"])
+
+
 def segment_profiles(account_profiles_df: DataFrame) -> DataFrame:
     """One row per (segment, week) of the given account profiles (:data:`SEGMENT_PROFILE_COLUMNS`).
     The percentiles are over the rows given: pass every account profile of a week."""
