@@ -23,7 +23,6 @@ from aml.config import Config
 from aml.gold import changes as gold_changes
 from aml.gold import job as gold_job
 from aml.gold import scored_changes
-from aml.gold.validate import ValidationFailed
 from aml.ops import latest_runs, read_watermark
 
 
@@ -81,7 +80,9 @@ def test_incremental_gold_equals_one_full_rebuild(lake: GoldLake):
     spark, config = lake.spark, lake.config
     gold_job.run(spark, config)
     assert lake.table("gold", "alerts").count() > 0
-    for _ in range(3):
+    # the default pack takes two daily increments, v1 (same scope code, other consolidation)
+    # one; the direct silver edits below then reach the kinds of change no generator makes
+    for _ in range(2 if is_scored(lake) else 1):
         lake.increment()
         gold_job.run(spark, config)
         staged = spark.read.format("delta").load(
@@ -131,40 +132,42 @@ def test_rerun_with_no_silver_change_publishes_nothing(lake: GoldLake):
     assert gold_versions(lake) == versions
 
 
-def _corrupted(alerts_df, column: str, value):
-    first = F.col("alert_id") == F.lit(alerts_df.select(F.min("alert_id")).first()[0])
-    return alerts_df.withColumn(column, F.when(first, F.lit(value)).otherwise(F.col(column)))
+# Two faults in one staged batch, one expectation each: a null alert id and an unknown severity.
+CORRUPTIONS = (
+    ("alert_id", None, "expect_column_values_to_not_be_null"),
+    ("effective_severity", "SEVERE", "expect_column_values_to_be_in_set"),
+)
 
 
-def _corrupt_v1(column: str, value):
+def _corrupted(alerts_df):
+    """The staged alerts with the first alert's id nulled and the last one's severity unknown."""
+    ids = alerts_df.agg(F.min("alert_id"), F.max("alert_id")).first()
+    for (column, value, _), alert in zip(CORRUPTIONS, ids, strict=True):
+        hit = F.col("alert_id") == F.lit(alert)
+        alerts_df = alerts_df.withColumn(column, F.when(hit, F.lit(value)).otherwise(column))
+    return alerts_df
+
+
+def _corrupt_v1():
     original = gold_changes.build_alerts
 
     def build_alerts(hits_df, pack, lineage):
-        return _corrupted(original(hits_df, pack, lineage), column, value)
+        return _corrupted(original(hits_df, pack, lineage))
 
     return build_alerts
 
 
-def _corrupt_v2(column: str, value):
+def _corrupt_v2():
     original = scored_changes.consolidate
 
     def consolidate(hits_df, pack, lineage):
         alerted_df, alerts_df = original(hits_df, pack, lineage)
-        return alerted_df, _corrupted(alerts_df, column, value)
+        return alerted_df, _corrupted(alerts_df)
 
     return consolidate
 
 
-@pytest.mark.parametrize(
-    ("column", "value", "expectation"),
-    [
-        ("alert_id", None, "expect_column_values_to_not_be_null"),
-        ("effective_severity", "SEVERE", "expect_column_values_to_be_in_set"),
-    ],
-)
-def test_gate_keeps_last_good_gold_when_staged_alerts_fail(
-    lake: GoldLake, monkeypatch, column, value, expectation
-):
+def test_gate_keeps_last_good_gold_when_staged_alerts_fail(lake: GoldLake, monkeypatch):
     shared_machinery_on_the_default_pack_only(lake)
     spark, config = lake.spark, lake.config
     gold_job.run(spark, config)
@@ -179,28 +182,29 @@ def test_gate_keeps_last_good_gold_when_staged_alerts_fail(
         else (gold_changes, "build_alerts", _corrupt_v1, "gold_alerts")
     )
     healthy = getattr(module, name)
-    monkeypatch.setattr(module, name, corrupt(column, value))
-    with pytest.raises(ValidationFailed) as failure:
-        gold_job.run(spark, config)
-    assert column in str(failure.value) and expectation in str(failure.value)
+    monkeypatch.setattr(module, name, corrupt())
+    # the job's exit code says the gate stopped it
+    monkeypatch.setattr(gold_job, "load_config", lambda env: config)
+    assert gold_job.execute(argparse.Namespace(env=None, full_refresh=False)) == 4
     # the published tables are untouched, the watermark did not move, the run is FAILED
     assert gold_versions(lake) == good
     assert comparable(lake.table("gold", "alerts")) == good_alerts
     assert read_watermark(spark, config, "silver", "gold") == mark
     runs = latest_runs(spark, config).where("job = 'build_gold'").orderBy("started_at").collect()
     assert runs[-1].status == "FAILED"
+    assert all(c in runs[-1].error and e in runs[-1].error for c, _, e in CORRUPTIONS)
     results = lake.table("ops", "validation_results").where(F.col("run_id") == runs[-1].run_id)
-    failed = {r.suite: r.failed_expectations for r in results.where("NOT success").collect()}
+    failed = {r.suite: r for r in results.where("NOT success").collect()}
     assert suite in failed  # (a null alert_id also breaks the reconciliation suite)
-    assert any(expectation in name and column in name for name in failed[suite])
     # Data Docs on disk say what failed
-    docs = Path(failure.value.report.docs_path)
-    pages = [p.read_text(errors="replace") for p in docs.parent.rglob("*.html")]
-    assert any(expectation in page and column in page for page in pages)
+    pages = [
+        p.read_text(errors="replace") for p in Path(failed[suite].docs_path).parent.rglob("*.html")
+    ]
+    for column, _, expectation in CORRUPTIONS:
+        assert any(expectation in e and column in e for e in failed[suite].failed_expectations)
+        assert any(expectation in page and column in page for page in pages)
 
-    # the job's exit code is non-zero, and once the fault is gone the next run publishes
-    monkeypatch.setattr(gold_job, "load_config", lambda env: config)
-    assert gold_job.execute(argparse.Namespace(env=None, full_refresh=False)) == 4
+    # once the fault is gone the next run publishes
     monkeypatch.setattr(module, name, healthy)
     gold_job.run(spark, config)
     assert delta_io.current_version(spark, config.table_path("gold", "alerts")) > good["alerts"]
