@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 
 def _project_root() -> Path:
     """``$AML_HOME``, else the checkout this file lives in, else the working directory.
@@ -114,6 +116,18 @@ class Config:
         """This environment with some settings of one section replaced (e.g. the rule pack:
         ``config.with_settings("gold", rule_pack="v1")``)."""
         return replace(self, data={**self.data, section: {**self.data.get(section, {}), **values}})
+
+    def write_overrides(self, path: Path) -> Path:
+        """Writes this whole environment as an overrides file and returns ``path``.
+
+        A process started with ``AML_OVERRIDES=<path>`` (a job run as a subprocess, a streaming
+        run of a test or benchmark) then loads exactly this configuration, whatever it was
+        derived from: a relocated lake, private topics, or the ports of an isolated set of
+        services (:mod:`aml.services.isolated`).
+        """
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(tomli_w.dumps(self.data).encode("utf-8"))
+        return path
 
     def table_path(self, layer: str, table: str) -> str:
         """Location of a Delta table, e.g. ``table_path("bronze", "transactions")``."""

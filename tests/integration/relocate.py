@@ -4,19 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aml.config import Config, load_config
+from aml.config import Config
 
 
-def relocated_lake(root: Path, **ingest: object) -> tuple[Config, Path]:
-    """(config, overrides file) with the lake and checkpoints under ``root`` and ``[ingest]``
-    settings (e.g. ``source="postgres"``) overridden; pass the file to a subprocess as
-    ``AML_OVERRIDES``."""
-    settings = "".join(
-        f"{k} = {v!r}\n".replace("'", '"') for k, v in {"source": "postgres", **ingest}.items()
+def relocated_lake(base: Config, root: Path, **ingest: object) -> tuple[Config, Path]:
+    """(config, overrides file): ``base`` (the services' environment) with the lake and
+    checkpoints under ``root`` and ``[ingest]`` settings (e.g. ``source="postgres"``)
+    overridden; pass the file to a subprocess as ``AML_OVERRIDES``."""
+    config = base.with_lake(root / "lake", root / "checkpoints").with_settings(
+        "ingest", **{"source": "postgres", **ingest}
     )
-    overrides = root / "overrides.toml"
-    overrides.write_text(
-        f'[lake]\nroot = "{root / "lake"}"\ncheckpoints = "{root / "checkpoints"}"\n'
-        f"[ingest]\n{settings}"
-    )
-    return load_config("local", overrides=overrides), overrides
+    return config, config.write_overrides(root / "overrides.toml")

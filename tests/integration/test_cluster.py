@@ -38,7 +38,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_ingestion_job_runs_on_a_standalone_cluster(spark, services: Config, cluster, tmp_path):
-    config, overrides = relocated_lake(tmp_path, rows_per_partition=10_000)
+    config, overrides = relocated_lake(services, tmp_path, rows_per_partition=10_000)
     with db.connect(config, "postgres") as conn:
         reset(conn)
         insert_rows(conn, "postgresql", 1, 40_000)

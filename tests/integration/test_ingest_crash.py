@@ -75,7 +75,7 @@ def _run_to_end(proc: subprocess.Popen) -> tuple[int, str]:
 
 @pytest.fixture()
 def crash_env(services: Config, tmp_path: Path):
-    config, overrides = relocated_lake(tmp_path, rows_per_partition=100_000)
+    config, overrides = relocated_lake(services, tmp_path, rows_per_partition=100_000)
     conn = db.connect(config, "postgres")
     reset(conn)
     yield config, conn, overrides

@@ -45,7 +45,7 @@ def _runs(spark, config: Config) -> dict[str, list[str]]:
 def test_a_failed_step_stops_the_run_then_a_run_does_all_three_steps(
     spark, services: Config, tmp_path
 ):
-    config, overrides = relocated_lake(tmp_path)
+    config, overrides = relocated_lake(services, tmp_path)
     with db.connect(config, "postgres") as conn:
         reset(conn)
         insert_rows(conn, "postgresql", 1, ROWS)
@@ -53,8 +53,10 @@ def test_a_failed_step_stops_the_run_then_a_run_does_all_three_steps(
     with ephemeral_keys():
         # the source is unreachable: ingest fails (exit 3), silver and gold never start
         (closed,) = free_ports(1)
-        broken = tmp_path / "broken.toml"
-        broken.write_text(overrides.read_text() + f"[sources.postgres]\nport = {closed}\n")
+        postgres = {**config.section("sources")["postgres"], "port": closed}
+        broken = config.with_settings("sources", postgres=postgres).write_overrides(
+            tmp_path / "broken.toml"
+        )
         failed = _run(broken, report)
         assert failed.returncode == 3, failed.stderr[-3000:]
         assert "source unavailable" in failed.stderr

@@ -54,7 +54,8 @@ def test_killed_between_commits_the_rerun_matches_a_clean_build(
     monkeypatch.setenv("AML_TOKEN_KEY", Fernet.generate_key().decode())
     rows = [_row(*r[:3]) for r in BAD] + [_row(*r) for r in GOOD_ROWS]
     (tmp_path / "crashed").mkdir()
-    crashed, overrides = relocated_lake(tmp_path / "crashed")  # shared with the job subprocess
+    # the crashed lake is shared with the job subprocess through the overrides file
+    crashed, overrides = relocated_lake(base_config, tmp_path / "crashed")
     clean = base_config.with_lake(tmp_path / "clean")
     for config in (crashed, clean):
         write_bronze(spark, config, rows)

@@ -32,6 +32,21 @@ def test_password_comes_from_the_environment_before_the_secret_file(monkeypatch,
     assert config.source_password("postgres") == "from-env"
 
 
+def test_written_overrides_give_a_subprocess_the_same_environment(tmp_path):
+    from aml.services.isolated import isolated_config, scratch
+
+    isolated = isolated_config(load_config("local"))  # other ports, paths and lake
+    try:
+        config = isolated.with_lake(tmp_path / "lake").with_settings("gold", rule_pack="v1")
+        path = config.write_overrides(tmp_path / "overrides.toml")
+        again = load_config("local", overrides=path)
+        assert again.data == config.data
+        assert again.source("postgres")["port"] != load_config("local").source("postgres")["port"]
+        assert again.table_path("gold", "alerts") == f"{tmp_path}/lake/gold/alerts"
+    finally:
+        scratch(isolated).rmdir()
+
+
 def test_unknown_source_is_a_clear_error():
     with pytest.raises(ConfigError, match="unknown source 'oracle'"):
         load_config("local").source("oracle")

@@ -13,29 +13,28 @@ import sys
 import uuid
 from pathlib import Path
 
-from aml.config import PROJECT_ROOT, Config, load_config
+from aml.config import PROJECT_ROOT, Config
 from aml.services.kafka import KafkaService
 from aml.stream.kafka_settings import python_client_settings
 
 
 def private_environment(base: Config, root: Path, **stream: int | str) -> tuple[Config, Path]:
-    """(config, overrides file): a lake under ``root``, two new topics created on ``base``'s
-    broker, and ``[stream]`` settings overridden (integers and strings)."""
+    """(config, overrides file): ``base`` with a lake under ``root``, two new topics created on
+    its broker, and ``[stream]`` settings overridden (integers and strings). The file holds the
+    whole environment, so a subprocess reaches the same services as ``base``."""
     tag = uuid.uuid4().hex[:8]
-    lines = [
-        "[lake]",
-        f'root = "{root / "lake"}"',
-        f'checkpoints = "{root / "checkpoints"}"',
-        "[kafka]",
-        f'transactions_topic = "private.transactions.{tag}"',
-        f'alerts_topic = "private.alerts.{tag}"',
-        "[stream]",
-        *[f'{k} = "{v}"' if isinstance(v, str) else f"{k} = {int(v)}" for k, v in stream.items()],
-    ]
-    root.mkdir(parents=True, exist_ok=True)
-    overrides = root / "overrides.toml"
-    overrides.write_text("\n".join(lines) + "\n")
-    config = load_config(base.name, overrides=overrides)
+    config = (
+        base.with_lake(root / "lake", root / "checkpoints")
+        .with_settings(
+            "kafka",
+            transactions_topic=f"private.transactions.{tag}",
+            alerts_topic=f"private.alerts.{tag}",
+        )
+        .with_settings(
+            "stream", **{k: v if isinstance(v, str) else int(v) for k, v in stream.items()}
+        )
+    )
+    overrides = config.write_overrides(root / "overrides.toml")
     KafkaService(config).ensure_topics()
     return config, overrides
 
