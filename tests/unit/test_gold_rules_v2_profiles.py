@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import random
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 
 import pytest
 from tests.unit.gold_rows import ALL_NULL, DAY, HOUR, LINEAGE, T0, Tx, nulled, tx_df
-from tests.unit.test_gold_profiles import PEERS, at, random_rows
+from tests.unit.test_gold_profiles import ACCOUNTS, MIDNIGHT0, PEERS, at, random_rows
 
-from aml.config import ConfigError, load_config
+from aml.config import ConfigError
 from aml.gold import evaluation, profiles, rulepack, rules
 
 SEVERITY = "MEDIUM"
@@ -322,7 +323,145 @@ def test_peer_amount_outlier_agrees_with_the_profile_tables(spark):
     assert 0 < len(expected) < sent
 
 
-def test_the_gold_job_refuses_a_pack_with_a_kind_it_cannot_scope():
-    with pytest.raises(ConfigError, match=r"P1 \(peer_amount_outlier\).*D1 \(dormant_wakeup\)"):
-        evaluation.check_scopable(PACK)
-    evaluation.check_scopable(rulepack.load(load_config("local"), "v2"))  # the published pack
+# Incremental: a scoped evaluation patches a full rebuild exactly ---------------------------------
+SCOPED_PACK = rulepack.parse(
+    {
+        "version": "2",
+        "rule": [
+            {"id": "P", "name": "P", "kind": "peer_amount_outlier", "version": 1,
+             "severity": SEVERITY, "params": {"min_amount": 0, "ratio": 1, "min_peers": 2,
+                                              **COARSE}},
+            {"id": "D", "name": "D", "kind": "dormant_wakeup", "version": 1,
+             "severity": SEVERITY, "params": {"dormant_days": 10, "min_history_days": 14,
+                                              "window_seconds": 3 * DAY, "min_amount": 1000}},
+        ],
+    }
+)  # fmt: skip
+SPARSE = [f"z{i}" for i in range(6)]
+
+
+WOKEN = "y0"
+
+
+def sparse_rows(rng: random.Random, first_id: int) -> list[Tx]:
+    """A few rows per account of :data:`SPARSE`, days or weeks apart: silences and wake-ups.
+    And :data:`WOKEN`: a first row on day 0, one on day 10 at noon, then a wake-up on day 24 (14
+    days of silence) that sends 1,500.00: a hit of D while its first row is on day 0 (at least
+    14 days before), none once that row is gone (day 10 at noon is later than 14 days before)."""
+    rows = [
+        Tx(first_id, MIDNIGHT0, "100.00", "a0", WOKEN),
+        Tx(first_id + 1, MIDNIGHT0 + 10 * DAY + 12 * HOUR, "100.00", WOKEN, "a1"),
+        Tx(first_id + 2, MIDNIGHT0 + 24 * DAY, "1500.00", WOKEN, "a2"),
+    ]
+    for account in SPARSE:
+        day = rng.randint(-3, 20)
+        while day < 24 * 7:
+            other = rng.choice([*ACCOUNTS, *SPARSE])
+            sender, receiver = (account, other) if rng.random() < 0.7 else (other, account)
+            sec = MIDNIGHT0 + day * DAY + rng.randrange(DAY)
+            amount = f"{rng.randint(100, 900000) / 100:.2f}"
+            rows.append(Tx(first_id + len(rows), sec, amount, sender, receiver))
+            day += rng.choice([1, 2, 9, 10, 11, 25])
+    return rows
+
+
+def changed_rows(rows: list[Tx], rng: random.Random, mode: str) -> tuple[list[Tx], list[Tx]]:
+    """(new rows, change images). ``spread``: a sparse account's first row deleted (its first
+    row moves), rows moved by the silence and the window, amounts scaled, rows deleted, a sender
+    replaced, and two rows inserted ten days after existing ones. ``first_row``: only the first
+    row of :data:`WOKEN` deleted, 24 days before its wake-up. ``early_amount``: only the largest
+    payment of the first two weeks made a thousand times larger (its sender's largest payment in
+    the profiles of the H days after, so its peers' p99 there)."""
+    new = {row.transaction_id: row for row in rows if row.transaction_id is not None}
+    nulls = [row for row in rows if row.transaction_id is None]  # never valid: kept as they are
+    images: list[Tx] = []
+
+    def change(old: Tx | None, row: Tx | None) -> None:
+        if old is not None:
+            images.append(old)
+            new.pop(old.transaction_id)
+        if row is not None:
+            images.append(row)
+            new[row.transaction_id] = row
+
+    valid = [r for r in rows if None not in (r.transaction_id, r.sec, r.amount)]
+    if mode == "early_amount":
+        early = [r for r in valid if r.sender in ACCOUNTS and r.sec < MIDNIGHT0 + 42 * DAY
+                 and r.sec >= MIDNIGHT0 + 28 * DAY]  # fmt: skip
+        row = max(early, key=lambda r: Decimal(r.amount))
+        change(row, dataclasses.replace(row, amount=f"{Decimal(row.amount) * 1000:.2f}"))
+    if mode == "first_row":
+        change(
+            min((r for r in valid if WOKEN in (r.sender, r.receiver)), key=lambda r: r.sec), None
+        )
+    if mode != "spread":
+        return [*sorted(new.values(), key=lambda r: r.transaction_id), *nulls], images
+    first = min((r for r in valid if SPARSE[0] in (r.sender, r.receiver)), key=lambda r: r.sec)
+    change(first, None)
+    picked = rng.sample([r for r in valid if r is not first], 9)
+    for k, row in enumerate(picked[:7]):
+        change(row, (
+            dataclasses.replace(row, sec=row.sec + 10 * DAY + 1),
+            dataclasses.replace(row, sec=row.sec - 3 * DAY),
+            dataclasses.replace(row, amount=f"{Decimal(row.amount) * 3:.2f}"),
+            dataclasses.replace(row, amount="1000.00"),
+            None,
+            dataclasses.replace(row, sender=rng.choice(SPARSE)),
+            None,
+        )[k])  # fmt: skip
+    top = max(new)
+    for n, row in enumerate(picked[7:], 1):
+        change(None, dataclasses.replace(row, transaction_id=top + n, sec=row.sec + 10 * DAY))
+    return [*sorted(new.values(), key=lambda r: r.transaction_id), *nulls], images
+
+
+def hit_keys(hits_df) -> set[tuple[str, int, str, int]]:
+    columns = ("rule_id", "transaction_id", "subject_token", "unix_seconds(event_ts) AS s")
+    return {tuple(hit) for hit in hits_df.selectExpr(*columns).collect()}
+
+
+@pytest.mark.parametrize(
+    ("seed", "mode", "changes"),
+    [(7, "spread", ("P", "D")), (7, "first_row", ("D",)), (15, "early_amount", ("P",))],
+)
+def test_scoped_evaluation_of_the_baseline_kinds_patches_a_full_rebuild(spark, seed, mode, changes):
+    """full(new) == full(old) - old hits inside the scope + scoped(new): the peer rule scoped by
+    time span (a null subject: every account of the weeks a change reaches, up to H after it),
+    the wake-up by subject with no bound forward (a deleted first row moves every later
+    wake-up). One change alone shows that the reach is long enough, as many spread over the
+    whole period would hide it."""
+    from aml.gold import scope
+
+    rng = random.Random(seed)
+    old = random_rows(seed=seed, n=200)
+    old += sparse_rows(rng, first_id=len(old) + 1)
+    new, images = changed_rows(old, rng, mode)
+    new_df = tx_df(spark, new)
+    full_old = hit_keys(evaluation.evaluate(spark, tx_df(spark, old), SCOPED_PACK, LINEAGE))
+    full_new = hit_keys(evaluation.evaluate(spark, new_df, SCOPED_PACK, LINEAGE))
+    scope_df = scope.build_scope(tx_df(spark, images), new_df, SCOPED_PACK).localCheckpoint()
+    scoped = hit_keys(evaluation.evaluate(spark, new_df, SCOPED_PACK, LINEAGE, scope_df))
+    spans: dict[tuple[str, str | None], list[tuple[int, int]]] = {}
+    for row in scope_df.collect():
+        spans.setdefault((row.rule_id, row.subject_token), []).append((row.lo_s, row.hi_s))
+
+    def in_scope(hit: tuple[str, int, str, int]) -> bool:
+        rule_id, _, subject, s = hit
+        return any(lo <= s <= hi for lo, hi in
+                   spans.get((rule_id, subject), []) + spans.get((rule_id, None), []))  # fmt: skip
+
+    for rule_id in changes:
+        before = {h for h in full_old if h[0] == rule_id}
+        after = {h for h in full_new if h[0] == rule_id}
+        assert before != after, f"the changes must change some hits of {rule_id}"
+    if mode != "spread":  # one change: some hit it moves lies beyond a week after it
+        at = int(T0.timestamp()) + images[0].sec
+        assert any(h[3] > at + 7 * DAY for h in full_old ^ full_new), "a change near its hits"
+    patched = {h[:3] for h in full_old if not in_scope(h)} | {h[:3] for h in scoped}
+    expected = {h[:3] for h in full_new}
+    assert patched == expected, (
+        f"missing from the patch: {sorted(expected - patched)}, "
+        f"extra in the patch: {sorted(patched - expected)}"
+    )
+    # the wake-up rule is scoped by subject (both sides of each changed row), not by time span
+    assert ("D", None) not in spans and ("P", None) in spans

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from aml.gold import profiles
 from aml.gold import rules as rule_sql
 from aml.gold.rulepack import Rule, RulePack
 
@@ -44,35 +45,38 @@ class Lineage:
         }
 
 
-# Kinds whose hits depend on other accounts' rows (blocks, paths through intermediaries): a scoped
-# run evaluates them over every row of the affected time span, not over the subjects' own rows.
-GRAPH_KINDS = ("bipartite", "scatter_gather")
+# Kinds whose hits depend on other accounts' rows: blocks and paths through intermediaries
+# (graph kinds), and a peer group (the segment's accounts in the payment's week, with their
+# histories). A scoped run evaluates them over every row of the affected time span, not over
+# the subjects' own rows.
+SPAN_KINDS = ("bipartite", "scatter_gather", "peer_amount_outlier")
 
+# A reach or margin without bound, in seconds (about 3,000 years, beyond any event time): a
+# dormant wake-up depends on its subject's first row ever.
+UNBOUNDED = 10**11
 
-# Kinds read from a peer group or with an unbounded reach: no scope bounds what a change can alter
-# yet, so they are evaluated only in full (``aml backtest``, a full rebuild), never published.
-FULL_ONLY_KINDS = ("peer_amount_outlier", "dormant_wakeup")
-
-
-def check_scopable(pack: RulePack) -> None:
-    """Refuses a pack the gold job cannot evaluate incrementally (:data:`FULL_ONLY_KINDS`)."""
-    from aml.config import ConfigError
-
-    full_only = [f"{r.id} ({r.kind})" for r in pack.enabled if r.kind in FULL_ONLY_KINDS]
-    if full_only:
-        raise ConfigError(
-            f"rule pack {pack.name}: {', '.join(full_only)} can only be backtested "
-            "(`aml backtest`): their incremental scope is not defined, so gold cannot publish them"
-        )
+DAY_SECONDS = 86_400
 
 
 def subject_sides(rule: Rule) -> tuple[str, ...]:
-    """Which side(s) of a transaction carry the rule's subject."""
+    """Which side(s) of a transaction carry the rule's subject (either side of a row is
+    activity that can wake, or keep awake, a dormant account)."""
     if rule.kind in ("trailing_window", "fan_burst"):
         return (rule.param("subject"),)
-    if rule.kind in ("rapid_pass_through", "cash_out_after_inflow", "gather_scatter"):
+    if rule.kind in (
+        "rapid_pass_through",
+        "cash_out_after_inflow",
+        "gather_scatter",
+        "dormant_wakeup",
+    ):
         return ("sender", "receiver")
     return ("sender",)
+
+
+def _peer_weeks(rule: Rule) -> int:
+    """Seconds from a row to the end of the last week whose peer group it can change: the ISO
+    week it falls in and every week whose profile window ``[week - H, week)`` holds it."""
+    return (profiles.ProfileParams.from_mapping(rule.params).history_days + 7) * DAY_SECONDS
 
 
 def reach(rule: Rule) -> tuple[int, int]:
@@ -81,6 +85,10 @@ def reach(rule: Rule) -> tuple[int, int]:
 
     Flag-all windows of width W: triggers in ``[s, s + W]`` flag rows back to ``t - W``; the
     velocity spike's history reaches H forward; chains and pass-throughs span W either way.
+    A peer group is a week's accounts, profiled over the H days before the week: a change moves
+    the groups of its own week and of the weeks up to ``s + H`` (every subject's hits there). A
+    dormant wake-up's window totals reach W back; its silences reach D forward and its first
+    row (an account's first row deleted or moved) reaches every later wake-up.
     """
     kind = rule.kind
     if kind in ("large_amount", "high_risk_jurisdiction"):
@@ -89,7 +97,11 @@ def reach(rule: Rule) -> tuple[int, int]:
         return rule.seconds("spike_seconds"), rule.seconds("history_seconds")
     if kind == "new_account_large":
         return 0, rule.seconds("history_seconds")
+    if kind == "peer_amount_outlier":
+        return 7 * DAY_SECONDS, _peer_weeks(rule)
     window = rule.seconds("window_seconds")
+    if kind == "dormant_wakeup":
+        return window, UNBOUNDED
     if kind in ("fan_burst", "new_corridor"):
         # triggers in [s, s + W + H] (s inside their history or window) flag rows back to t - W
         return window, window + rule.seconds("history_seconds")
@@ -100,7 +112,10 @@ def reach(rule: Rule) -> tuple[int, int]:
 
 
 def margin(rule: Rule) -> tuple[int, int]:
-    """(before, after): rows needed around ``[lo, hi]`` to decide every hit inside it exactly."""
+    """(before, after): rows needed around ``[lo, hi]`` to decide every hit inside it exactly.
+
+    A peer rule needs the whole weeks of its hits and their profile windows; a wake-up needs its
+    subject's whole history before it (the first row, the silence) and W after."""
     if rule.kind == "velocity_spike":
         return rule.seconds("history_seconds"), rule.seconds("spike_seconds")
     if rule.kind == "new_account_large":
@@ -108,6 +123,10 @@ def margin(rule: Rule) -> tuple[int, int]:
     if rule.kind in ("fan_burst", "new_corridor"):
         window = rule.seconds("window_seconds")
         return window + rule.seconds("history_seconds"), window
+    if rule.kind == "peer_amount_outlier":
+        return _peer_weeks(rule), 7 * DAY_SECONDS
+    if rule.kind == "dormant_wakeup":
+        return UNBOUNDED, rule.seconds("window_seconds")
     return reach(rule)
 
 
@@ -189,11 +208,12 @@ def _scoped_raw_hits(
     over the hull of what each rule needs. A rule finds the same hits inside its own scope on a
     superset as on its own rows: the extra rows are the subject's own rows outside the rule's
     margin, which cannot change a hit inside it, or other accounts' rows, whose hits the scope
-    then drops (a subject is always read in full over its margin). Graph rules read every row
-    of the scope's time span, likewise once for all of them.
+    then drops (a subject is always read in full over its margin). Span rules (graph and peer
+    kinds, :data:`SPAN_KINDS`) read every row of the scope's time span, likewise once for all of
+    them.
     """
-    by_subject = [r for r in rules if r.kind not in GRAPH_KINDS]
-    graph = [r for r in rules if r.kind in GRAPH_KINDS]
+    by_subject = [r for r in rules if r.kind not in SPAN_KINDS]
+    spanned = [r for r in rules if r.kind in SPAN_KINDS]
     out: dict[str, DataFrame] = {}
     if by_subject:
         rows_df = _subject_rows(tx_df, _widened(scope_df, by_subject))
@@ -201,16 +221,16 @@ def _scoped_raw_hits(
             # a round trip's later legs belong to other accounts: they come from all of silver
             later_df = tx_df if rule.kind == "round_trip" else rows_df
             out[rule.id] = spark.sql(rule_sql.sql(rule), tx=later_df, first=rows_df)
-    if graph:
-        span_df = _time_scoped_rows(tx_df, scope_df, graph)
-        for rule in graph:
+    if spanned:
+        span_df = _time_scoped_rows(tx_df, scope_df, spanned)
+        for rule in spanned:
             out[rule.id] = spark.sql(rule_sql.sql(rule), tx=span_df, first=span_df)
     return out
 
 
 def _inside(hits_df: DataFrame, scope_df: DataFrame) -> DataFrame:
     """Identified hits (all rules) cut to their rule's scope: the subject's interval, or for a
-    null subject (graph rules) the interval for every subject. Equi-joins on (rule, subject) and
+    null subject (span rules) the interval for every subject. Equi-joins on (rule, subject) and
     on the rule, so the cut costs a hash join, not a comparison of every hit with every entry."""
     ts_s = F.unix_seconds(hits_df["event_ts"])
     by_subject_df = scope_df.where(F.col("subject_token").isNotNull())

@@ -28,7 +28,7 @@ from aml.gold import baselines, rulepack, scored_changes
 from aml.gold import changes as gold_changes
 from aml.gold import publish as gold_publish
 from aml.gold import suppressions as gold_suppressions
-from aml.gold.evaluation import Lineage, check_scopable
+from aml.gold.evaluation import Lineage
 from aml.ops import JobRun, Watermark, commit_watermark, read_watermark, recorded_run, utcnow
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,6 @@ def advance(
         update_docs = docs_always(config)
 
     pack = rulepack.load(config)
-    check_scopable(pack)
     allow_list = gold_suppressions.load(config) if pack.is_scored else None
     built_with = rulepack.fingerprint(pack, allow_list.fingerprint() if allow_list else "")
     mark = read_watermark(spark, config, *BUILT_WITH)

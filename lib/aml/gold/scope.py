@@ -19,7 +19,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from aml.gold.evaluation import GRAPH_KINDS, SCOPE_SCHEMA, reach, subject_sides
+from aml.gold.evaluation import SCOPE_SCHEMA, SPAN_KINDS, reach, subject_sides
 from aml.gold.rulepack import Rule, RulePack
 
 CHANGE_TYPES = ("insert", "update_preimage", "update_postimage", "delete")
@@ -88,8 +88,8 @@ def _rule_points(rule: Rule, points_df: DataFrame, tx_df: DataFrame) -> DataFram
 
 
 def _span(rule: Rule, points_df: DataFrame, before: int, after: int) -> DataFrame:
-    """One row with a null subject (every subject) over the changes' whole span: a block or a
-    path can put a change under accounts that are not on the changed row."""
+    """One row with a null subject (every subject) over the changes' whole span: a block, a
+    path or a peer group can put a change under accounts that are not on the changed row."""
     return (
         points_df.agg((F.min("s") - before).alias("lo_s"), (F.max("s") + after).alias("hi_s"))
         .select(
@@ -105,7 +105,7 @@ def _span(rule: Rule, points_df: DataFrame, before: int, after: int) -> DataFram
 def build_scope(changes_df: DataFrame, tx_df: DataFrame, pack: RulePack) -> DataFrame:
     """``rule_id, subject_token, lo_s, hi_s`` for every rule and affected subject.
 
-    A null ``subject_token`` (graph kinds) means every subject over ``[lo_s, hi_s]``.
+    A null ``subject_token`` (span kinds) means every subject over ``[lo_s, hi_s]``.
 
     Args:
         changes_df: silver change-feed rows (every change type) since gold last consumed silver.
@@ -116,7 +116,7 @@ def build_scope(changes_df: DataFrame, tx_df: DataFrame, pack: RulePack) -> Data
     parts = []
     for rule in pack.enabled:
         before, after = reach(rule)
-        if rule.kind in GRAPH_KINDS:
+        if rule.kind in SPAN_KINDS:
             parts.append(_span(rule, points_df, before, after))
             continue
         parts.append(
