@@ -12,6 +12,7 @@ import json
 import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from aml.config import Config, ConfigError
@@ -182,15 +183,30 @@ def load(config: Config, relative: str | None = None) -> RulePack:
     """The rule pack named by ``[gold] rule_pack`` in the environment (default: v2).
 
     ``relative`` is a path under ``conf/`` or a short name (``v1``, ``v2``); a path that is not
-    under ``conf/`` (an absolute one: a candidate pack under review) is read as it is.
+    under ``conf/`` (an absolute one: a candidate pack under review) is read as it is. A pack
+    with ``extends = "<pack>"`` is that pack with its own top-level settings and sections on top
+    and its rules added, a rule with an id the base has replacing the base's whole: a candidate
+    states only what it changes.
     """
     relative = relative or config.data.get("gold", {}).get("rule_pack", DEFAULT_PACK)
-    relative = PACK_NAMES.get(relative, relative)
-    path = config.root / "conf" / relative
+    return parse(_document(config, relative, ()))
+
+
+def _document(config: Config, relative: str, seen: tuple[Path, ...]) -> dict[str, Any]:
+    path = config.root / "conf" / PACK_NAMES.get(relative, relative)
     if not path.exists():
         raise ConfigError(f"rule pack {path} not found")
+    if path in seen:
+        raise ConfigError(f"rule pack {path} extends itself: {' -> '.join(map(str, seen))}")
     with path.open("rb") as fh:
-        return parse(tomllib.load(fh))
+        document = tomllib.load(fh)
+    base = document.pop("extends", None)
+    if base is None:
+        return document
+    parent = _document(config, str(base), (*seen, path))
+    own = {rule.get("id"): rule for rule in document.get("rule", ())}
+    rules = [own.pop(rule.get("id"), rule) for rule in parent.get("rule", ())]
+    return {**parent, **document, "rule": [*rules, *own.values()]}
 
 
 def fingerprint(pack: RulePack, extra: str = "") -> str:
