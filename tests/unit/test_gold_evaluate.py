@@ -24,6 +24,7 @@ import pytest
 from chispa import assert_column_equality
 from pyspark.sql import functions as F
 
+from aml.config import load_config
 from aml.gold import evaluate, rulepack
 from aml.gold import evaluate_report as report
 
@@ -310,9 +311,8 @@ def _args(*argv):
 def test_cli_missing_table_exits_2_with_a_clear_message(
     spark, dataset, tmp_path, monkeypatch, caplog
 ):
-    overrides = tmp_path / "overrides.toml"
-    overrides.write_text(f'[lake]\nroot = "{tmp_path / "empty-lake"}"\n', encoding="utf-8")
-    monkeypatch.setenv("AML_OVERRIDES", str(overrides))
+    empty = load_config("local").with_lake(tmp_path / "empty-lake")
+    monkeypatch.setenv("AML_OVERRIDES", str(empty.write_overrides(tmp_path / "overrides.toml")))
     # the test session stands in for the job's own (a second builder would retune it)
     monkeypatch.setattr("aml.spark.build_session", lambda config, name: spark)
     args = _args("--env", "local", "evaluate", "--data", str(dataset), "--out", str(tmp_path / "r"))

@@ -277,12 +277,12 @@ def allow_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Where the local environment's allow-list is, for this test (not yet written); its key
     file folder is empty too, so no test can read the developer's own keys."""
     file = tmp_path / "suppressions.toml"
-    overrides = tmp_path / "overrides.toml"
-    overrides.write_text(
-        f'[gold]\nsuppressions = "{file}"\n[paths]\nsecrets = "{tmp_path / "secrets"}"\n',
-        encoding="utf-8",
+    config = (
+        load_config("local")
+        .with_settings("gold", suppressions=str(file))
+        .with_settings("paths", secrets=str(tmp_path / "secrets"))
     )
-    monkeypatch.setenv("AML_OVERRIDES", str(overrides))
+    monkeypatch.setenv("AML_OVERRIDES", str(config.write_overrides(tmp_path / "overrides.toml")))
     return file
 
 
@@ -332,8 +332,7 @@ def test_check_under_an_unscored_pack_warns_that_the_list_is_not_applied(
     allow_file: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     overrides = Path(os.environ["AML_OVERRIDES"])
-    text = overrides.read_text(encoding="utf-8")
-    overrides.write_text(text.replace("[gold]\n", '[gold]\nrule_pack = "v1"\n'), encoding="utf-8")
+    load_config("local").with_settings("gold", rule_pack="v1").write_overrides(overrides)
     _write(allow_file, _raw())
     with caplog.at_level(logging.WARNING):
         assert _aml("check") == 0
