@@ -1,6 +1,6 @@
 """Rule pack v2 (``conf/rules/rule_pack_v2.toml``) on hand-built rows: the exact semantics each rule
-kind's docstring (and ``docs/RULES_V2.md``) states, R10-R24. Every threshold at, just below and
-just above (a penny, one count), every window edge (W apart is inside, W + 1 s is outside; the
+kind's docstring (and ``docs/RULES_V2.md``) states, R10-R24 and R27. Every threshold at, just below
+and just above (a penny, one count), every window edge (W apart is inside, W + 1 s is outside; the
 history windows of the baseline rules at both ends), ties at one second, flag-all, both branches
 of the baselines (no history, ratio to history), the subject's attributes, and null rows that
 never complete a pattern.
@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 import pytest
 from tests.unit.gold_rows import ALL_NULL, DAY, HOUR, LINEAGE, Tx, nulled, pack_of, tx_df
 
-from aml.gold import evaluation
+from aml.gold import evaluation, scope
 
 PACK = pack_of(name="v2")
 W72 = 72 * HOUR
@@ -69,6 +69,7 @@ SUBJECTS: dict[str, Callable[[Tx], list[tuple[str, str]]]] = {
     "R12": _side("receiver"),
     "R13": _side("sender"),
     "R14": _side("sender"),
+    "R27": _side("sender"),
     "R15": _fixed("A", "sender"),
     "R16": _fixed("A", "account"),
     "R17": _fixed("A", "account"),
@@ -431,6 +432,53 @@ R14 = [
              flags={"A": (True, False), "N1": (False, True), "N2": (False, True)}),
     *null_variants("R14", [*HISTORY, SPIKE[0]], SPIKE[1],
                    ("event_ts", "amount", "transaction_id", "sender", "receiver")),
+]  # fmt: skip
+
+
+# R27 SPIKE_TO_UNSEEN_PAYEES (velocity_spike as R14, plus >= 2 spike payees with no row of their
+# own, either side, in [x - 30 d, x) before the subject's payment x to them) ----------------------
+def seen(i: int, sec: int, account: str = "N2", *, receives: bool = False) -> Tx:
+    """A row of the payee's own, with an account outside the scenario's subject."""
+    return Tx(i, sec, "50", "X", account) if receives else Tx(i, sec, "50", account, "X")
+
+
+R27 = [
+    scenario("R27", "spike_to_two_unseen_payees_hits_both", [*HISTORY, *SPIKE], {4, 5}),
+    scenario("R27", "a_payee_active_1s_before_its_payment_is_seen",
+             [*HISTORY, *SPIKE, seen(9, T - 1)], {}),
+    scenario("R27", "a_payee_that_received_money_is_seen",
+             [*HISTORY, *SPIKE, seen(9, T - DAY, receives=True)], {}),
+    scenario("R27", "a_payee_active_exactly_30d_before_its_payment_is_seen",
+             [*HISTORY, *SPIKE, seen(9, T - H30)], {}),
+    scenario("R27", "a_payee_active_30d_plus_1s_before_its_payment_is_unseen",
+             [*HISTORY, *SPIKE, seen(9, T - H30 - 1)], {4, 5}),
+    scenario("R27", "a_payee_active_at_the_second_of_its_payment_is_unseen",
+             [*HISTORY, *SPIKE, seen(9, T)], {4, 5}),
+    scenario("R27", "a_payee_active_only_after_its_payment_is_unseen",
+             [*HISTORY, *SPIKE, seen(9, T + 1)], {4, 5}),
+    # the 30 d are the payment's, not the trigger's: N2 is paid 6 d before the trigger
+    scenario("R27", "a_payee_active_after_its_payment_and_before_the_trigger_is_unseen",
+             [*HISTORY, out(4, T - 6 * DAY, "5000", "N2"), out(5, T, "5000", "N1"),
+              seen(9, T - DAY)], {4, 5}),
+    scenario("R27", "a_payee_active_30d_before_its_payment_36d_before_the_trigger_is_seen",
+             [*HISTORY, out(4, T - 6 * DAY, "5000", "N2"), out(5, T, "5000", "N1"),
+              seen(9, T - 6 * DAY - H30)], {}),
+    scenario("R27", "a_second_payment_to_an_unseen_payee_keeps_it_unseen",
+             [*HISTORY, out(4, T - 120, "3000", "N1"), out(5, T - 60, "3000", "N1"),
+              out(6, T, "4000", "N2")], {4, 5, 6}),
+    scenario("R27", "two_unseen_among_three_new_payees_hit",
+             [*HISTORY, out(4, T - 120, "3000", "N1"), out(5, T - 60, "3000", "N2"),
+              out(6, T, "4000", "N3"), seen(9, T - DAY, "N3")], {4, 5, 6}),
+    scenario("R27", "one_unseen_payee_is_not_enough",
+             [*HISTORY, out(4, T - 120, "3000", "N1"), out(5, T - 60, "3000", "N2"),
+              out(6, T, "4000", "N3"), seen(9, T - DAY, "N3"), seen(10, T - DAY, "N2")], {}),
+    scenario("R27", "unseen_payees_without_the_spike_are_no_hit",
+             [*HISTORY, SPIKE[0], out(5, T, "4999.99", "N2")], {}),
+    scenario("R27", "an_unseen_history_payee_is_not_new",
+             [*HISTORY, out(4, T - 60, "5000", "N1"), out(5, T, "5000", "B1")], {}),
+    *null_variants("R27", [*HISTORY, *SPIKE], seen(9, T - DAY),
+                   ("event_ts", "amount", "transaction_id", "sender"), prefix="null_payee",
+                   hits={4, 5}, outcome="leaves_it_unseen"),
 ]  # fmt: skip
 
 
@@ -1056,7 +1104,9 @@ R24 = [
                                                                    secs=(0, 10, 20))), SIX),
 ]  # fmt: skip
 
-SCENARIOS = R10 + R11 + R12 + R13 + R14 + R15 + R16 + R17 + R18 + R19 + R20 + R21 + R22 + R23 + R24
+SCENARIOS = (
+    R10 + R11 + R12 + R13 + R14 + R15 + R16 + R17 + R18 + R19 + R20 + R21 + R22 + R23 + R24 + R27
+)
 BATCH = SCENARIOS
 
 
@@ -1166,6 +1216,13 @@ def test_velocity_spike_needs_pace_breadth_and_new_payees(sc, scenario_hits):
     check(sc, scenario_hits)
 
 
+@pytest.mark.parametrize("sc", cases(R27))
+def test_spike_to_unseen_payees_needs_two_payees_without_activity_before_they_were_paid(
+    sc, scenario_hits
+):
+    check(sc, scenario_hits)
+
+
 @pytest.mark.parametrize("sc", cases(R15))
 def test_round_trip_flags_every_leg_of_a_closed_chain(sc, scenario_hits):
     check(sc, scenario_hits)
@@ -1214,3 +1271,41 @@ def test_scatter_gather_flags_paths_through_two_intermediaries(sc, scenario_hits
 @pytest.mark.parametrize("sc", cases(R24))
 def test_gather_scatter_flags_a_hub_passing_on_what_it_gathered(sc, scenario_hits):
     check(sc, scenario_hits)
+
+
+# A payee's own rows decide R27's hits of its payer: a scoped run must re-evaluate the payer when
+# only the payee's row changes (the payer is on none of the changed rows).
+PAYEE_CHANGES = {
+    # name: (rows before, rows after, changed row images)
+    "payee_becomes_seen": ([*HISTORY, *SPIKE], [*HISTORY, *SPIKE, seen(9, T - DAY)],
+                           [seen(9, T - DAY)]),
+    "payee_becomes_unseen": ([*HISTORY, *SPIKE, seen(9, T - DAY, receives=True)],
+                             [*HISTORY, *SPIKE], [seen(9, T - DAY, receives=True)]),
+    "payee_row_moves_out_of_the_30d": ([*HISTORY, *SPIKE, seen(9, T - H30)],
+                                       [*HISTORY, *SPIKE, seen(9, T - H30 - 1)],
+                                       [seen(9, T - H30), seen(9, T - H30 - 1)]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(PAYEE_CHANGES))
+def test_a_change_to_a_payees_own_row_rescopes_its_payer(spark, name):
+    """full(after) == full(before) - hits inside the scope + scoped(after), for R27."""
+    before, after, images = PAYEE_CHANGES[name]
+    pack = pack_of("R27", name="v2")
+    before_df, after_df = tx_df(spark, before), tx_df(spark, after)
+    scope_df = scope.build_scope(tx_df(spark, images), after_df, pack).localCheckpoint()
+    spans = [(r.subject_token, r.lo_s, r.hi_s) for r in scope_df.collect()]
+
+    def hits(df, scope_df=None) -> set[tuple[int, str, int]]:
+        rows = evaluation.evaluate(spark, df, pack, LINEAGE, scope_df)
+        return {(h.transaction_id, h.subject_token, h.s) for h in
+                rows.selectExpr("transaction_id", "subject_token", "unix_seconds(event_ts) AS s")
+                .collect()}  # fmt: skip
+
+    def inside(hit) -> bool:
+        return any(subject == hit[1] and lo <= hit[2] <= hi for subject, lo, hi in spans)
+
+    full_before, full_after = hits(before_df), hits(after_df)
+    assert full_before != full_after, "the change must change R27's hits"
+    patched = {h for h in full_before if not inside(h)} | hits(after_df, scope_df)
+    assert patched == full_after

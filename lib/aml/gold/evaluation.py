@@ -73,6 +73,18 @@ def subject_sides(rule: Rule) -> tuple[str, ...]:
     return ("sender",)
 
 
+def unseen_payees(rule: Rule) -> bool:
+    """A velocity spike that counts unseen payees: its hits depend on its payees' own rows."""
+    return rule.kind == "velocity_spike" and rule.param("min_unseen_counterparties") is not None
+
+
+def reads_other_accounts(rule: Rule) -> bool:
+    """Kinds scoped by subject whose SQL also reads other accounts' rows, from all of silver
+    (``{tx}``, the subject's own rows being ``{first}``): a round trip's later legs, the payees'
+    rows of an unseen-payee spike."""
+    return rule.kind == "round_trip" or unseen_payees(rule)
+
+
 def _peer_weeks(rule: Rule) -> int:
     """Seconds from a row to the end of the last week whose peer group it can change: the ISO
     week it falls in and every week whose profile window ``[week - H, week)`` holds it."""
@@ -84,7 +96,8 @@ def reach(rule: Rule) -> tuple[int, int]:
     ``[s - before, s + after]``.
 
     Flag-all windows of width W: triggers in ``[s, s + W]`` flag rows back to ``t - W``; the
-    velocity spike's history reaches H forward; chains and pass-throughs span W either way.
+    velocity spike's history reaches H forward (H + S when it counts unseen payees: a payee's
+    row decides the payments to it in the H after); chains and pass-throughs span W either way.
     A peer group is a week's accounts, profiled over the H days before the week: a change moves
     the groups of its own week and of the weeks up to ``s + H`` (every subject's hits there). A
     dormant wake-up's window totals reach W back; its silences reach D forward and its first
@@ -94,7 +107,10 @@ def reach(rule: Rule) -> tuple[int, int]:
     if kind in ("large_amount", "high_risk_jurisdiction"):
         return 0, 0
     if kind == "velocity_spike":
-        return rule.seconds("spike_seconds"), rule.seconds("history_seconds")
+        spike, history = rule.seconds("spike_seconds"), rule.seconds("history_seconds")
+        # a payee's row at s decides whether the payments to it in (s, s + H] are unseen, and
+        # they sit in the spikes of triggers up to S later
+        return spike, history + (spike if unseen_payees(rule) else 0)
     if kind == "new_account_large":
         return 0, rule.seconds("history_seconds")
     if kind == "peer_amount_outlier":
@@ -218,8 +234,8 @@ def _scoped_raw_hits(
     if by_subject:
         rows_df = _subject_rows(tx_df, _widened(scope_df, by_subject))
         for rule in by_subject:
-            # a round trip's later legs belong to other accounts: they come from all of silver
-            later_df = tx_df if rule.kind == "round_trip" else rows_df
+            # a round trip's later legs and a spike's payees are other accounts: from all of silver
+            later_df = tx_df if reads_other_accounts(rule) else rows_df
             out[rule.id] = spark.sql(rule_sql.sql(rule), tx=later_df, first=rows_df)
     if spanned:
         span_df = _time_scoped_rows(tx_df, scope_df, spanned)

@@ -172,8 +172,10 @@ def velocity_spike(rule: Rule) -> str:
     as in v1): at least ``min_spike_count`` payments; at least ``min_spike_counterparties``
     distinct receivers; at least ``min_new_counterparties`` receivers not paid in the history
     window; a spike total at least ``history_max_ratio`` times the largest history payment; and
-    distinct spike receivers at least ``counterparty_ratio`` times the history's. A rise spread
-    over several new payees, not one large payment to a usual one.
+    distinct spike receivers at least ``counterparty_ratio`` times the history's; at least
+    ``min_unseen_counterparties`` spike receivers that are themselves unseen
+    (:func:`unseen_payees`). A rise spread over several new payees, not one large payment to a
+    usual one.
     """
     spike, history = _seconds(rule, "spike_seconds"), _seconds(rule, "history_seconds")
     multiplier = literal(rule.param("multiplier"))
@@ -205,13 +207,21 @@ def velocity_spike(rule: Rule) -> str:
             f"{literal(rule.param('counterparty_ratio'))} * "
             "size(collect_set(receiver) OVER history)"
         )
-    return f"""
-WITH outgoing AS (
+    outgoing = f"""
+outgoing AS (
   SELECT transaction_id, unix_seconds(event_ts) AS ts_s, {party("sender")},
          receiver_account_token AS receiver, {attributes("sender")}
   FROM {{tx}}
   WHERE {VALID} AND sender_account_token IS NOT NULL
-),
+)"""
+    if rule.param("min_unseen_counterparties") is not None:
+        breadth += (
+            f" AND size(collect_set(CASE WHEN is_unseen THEN receiver END) OVER ({spike_frame}))"
+            f" >= {literal(rule.param('min_unseen_counterparties'))}"
+        )
+        outgoing = unseen_payees(history)
+    return f"""
+WITH {outgoing.strip()},
 windows AS (
   SELECT *,
          sum(amount) OVER ({spike_frame}) AS spike_total,
@@ -234,6 +244,44 @@ SELECT transaction_id, subject_token, subject_role, event_ts, amount,
        {literal(rule.severity)} AS base_severity, subject_is_pep, subject_is_high_risk
 FROM flagged WHERE is_flagged = 1
 """
+
+
+def unseen_payees(history: int) -> str:
+    """The ``outgoing`` CTE with ``is_unseen``: the payee has no row of its own, as sender or
+    receiver with any counterparty, in ``[x - H, x)`` before the payment x (rows at x's second
+    are not before it). The subject's rows come from ``{first}``, the payees' from ``{tx}`` (all
+    of silver in a scoped run: a payee is another account). One sort of the payees' rows with
+    the payments as probes, instead of a range join per payment (a merchant payee has many)."""
+    return f"""
+payments AS (
+  SELECT transaction_id, unix_seconds(event_ts) AS ts_s, {party("sender")},
+         receiver_account_token AS receiver, {attributes("sender")}
+  FROM {{first}}
+  WHERE {VALID} AND sender_account_token IS NOT NULL
+),
+activity AS (
+  SELECT sender_account_token AS account, unix_seconds(event_ts) AS ts_s,
+         CAST(NULL AS BIGINT) AS probe_id
+  FROM {{tx}}
+  WHERE {VALID} AND sender_account_token IN (SELECT receiver FROM payments)
+  UNION ALL
+  SELECT receiver_account_token, unix_seconds(event_ts), CAST(NULL AS BIGINT)
+  FROM {{tx}}
+  WHERE {VALID} AND receiver_account_token IN (SELECT receiver FROM payments)
+  UNION ALL
+  SELECT receiver, ts_s, transaction_id FROM payments WHERE receiver IS NOT NULL
+),
+probes AS (
+  SELECT probe_id, count(CASE WHEN probe_id IS NULL THEN 1 END) OVER (
+      PARTITION BY account ORDER BY ts_s
+      RANGE BETWEEN {history} PRECEDING AND 1 PRECEDING) = 0 AS is_unseen
+  FROM activity
+),
+outgoing AS (
+  SELECT p.*, coalesce(u.is_unseen, FALSE) AS is_unseen
+  FROM payments p LEFT JOIN (SELECT * FROM probes WHERE probe_id IS NOT NULL) u
+    ON u.probe_id = p.transaction_id
+)"""
 
 
 def rapid_pass_through(rule: Rule) -> str:
@@ -349,7 +397,8 @@ KINDS: dict[str, Callable[[Rule], str]] = {
 
 
 def sql(rule: Rule) -> str:
-    """The SQL of one rule (placeholders ``{tx}``, and ``{first}`` for round trips)."""
+    """The SQL of one rule (placeholders ``{tx}``, and ``{first}`` for the kinds that read other
+    accounts' rows: :func:`aml.gold.evaluation.reads_other_accounts`)."""
     from aml.gold.rules_v2 import KINDS as V2_KINDS
 
     kinds = {**KINDS, **V2_KINDS}

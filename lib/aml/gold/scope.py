@@ -12,6 +12,10 @@ reaches every A whose chains can contain the change. Old chains are found the sa
 back from the old image's sender over today's rows finds the unchanged earlier legs, and a
 changed earlier leg is a change of its own. The walk ignores amounts, so it over-approximates;
 re-evaluating a subject that did not need it is harmless.
+
+A spike that counts unseen payees depends on its payees' own rows too: a change to a payee's
+row at s decides whether the payments to it in ``(s, s + H]`` are unseen, so the senders of
+those payments are in scope as well (:func:`payers_after`).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from aml.gold.evaluation import SCOPE_SCHEMA, SPAN_KINDS, reach, subject_sides
+from aml.gold.evaluation import SCOPE_SCHEMA, SPAN_KINDS, reach, subject_sides, unseen_payees
 from aml.gold.rulepack import Rule, RulePack
 
 CHANGE_TYPES = ("insert", "update_preimage", "update_postimage", "delete")
@@ -76,11 +80,45 @@ def walk_back(points_df: DataFrame, tx_df: DataFrame, window: int, steps: int) -
     return reached_df.select("account", "s")
 
 
+def payers_after(points_df: DataFrame, tx_df: DataFrame, history: int) -> DataFrame:
+    """``account, s``: the senders of today's payments to a changed row's sender or receiver
+    within ``(s, s + history]``, whose payee's "unseen" status the change can alter."""
+    bounds = points_df.agg(F.min("s").alias("lo"), F.max("s").alias("hi")).first()
+    if bounds is None or bounds["lo"] is None:
+        return points_df.select(F.col("sender").alias("account"), "s").limit(0)
+    payments_df = tx_df.where(
+        F.col("sender_account_token").isNotNull()
+        & F.col("event_ts").between(
+            F.timestamp_seconds(F.lit(bounds["lo"])),
+            F.timestamp_seconds(F.lit(bounds["hi"] + history)),
+        )
+    ).select(
+        F.col("sender_account_token").alias("payer"),
+        F.col("receiver_account_token").alias("payee"),
+        F.unix_seconds("event_ts").alias("paid_s"),
+    )
+    touched_df = (
+        points_df.select(F.col("sender").alias("payee"), "s")
+        .unionByName(points_df.select(F.col("receiver").alias("payee"), "s"))
+        .where(F.col("payee").isNotNull())
+    )
+    reached = (payments_df["paid_s"] > touched_df["s"]) & (
+        payments_df["paid_s"] <= touched_df["s"] + history
+    )
+    return (
+        touched_df.join(payments_df, on="payee")
+        .where(reached)
+        .select(F.col("payer").alias("account"), "s")
+    )
+
+
 def _rule_points(rule: Rule, points_df: DataFrame, tx_df: DataFrame) -> DataFrame:
     if rule.kind == "round_trip":
         steps = int(rule.param("max_legs")) - 1
         return walk_back(points_df, tx_df, rule.seconds("window_seconds"), steps)
     parts = [points_df.select(F.col(side).alias("account"), "s") for side in subject_sides(rule)]
+    if unseen_payees(rule):
+        parts.append(payers_after(points_df, tx_df, rule.seconds("history_seconds")))
     accounts_df = parts[0]
     for part in parts[1:]:
         accounts_df = accounts_df.unionByName(part)
