@@ -42,25 +42,41 @@ def change_points(changes_df: DataFrame) -> DataFrame:
     )
 
 
+def _sent_near(
+    points_df: DataFrame, tx_df: DataFrame, before: int, after: int, names: tuple[str, str, str]
+) -> DataFrame | None:
+    """Silver's rows with a sender in ``[first change - before, last change + after]`` as
+    (sender, receiver, epoch seconds) named ``names``, or None when there is no change: what a
+    walk from the changes can reach, read once."""
+    bounds = points_df.agg(F.min("s").alias("lo"), F.max("s").alias("hi")).first()
+    if bounds is None or bounds["lo"] is None:
+        return None
+    sender, receiver, seconds = names
+    return tx_df.where(
+        F.col("sender_account_token").isNotNull()
+        & F.col("event_ts").between(
+            F.timestamp_seconds(F.lit(bounds["lo"] - before)),
+            F.timestamp_seconds(F.lit(bounds["hi"] + after)),
+        )
+    ).select(
+        F.col("sender_account_token").alias(sender),
+        F.col("receiver_account_token").alias(receiver),
+        F.unix_seconds("event_ts").alias(seconds),
+    )
+
+
+def _no_accounts(points_df: DataFrame) -> DataFrame:
+    return points_df.select(F.col("sender").alias("account"), "s").limit(0)
+
+
 def walk_back(points_df: DataFrame, tx_df: DataFrame, window: int, steps: int) -> DataFrame:
     """``account, s``: the changed rows' senders and every account that can precede them in a
     chain of at most ``steps`` earlier legs, each at most ``window`` before the change."""
     # every leg the walk can take is at most ``window`` before the change it started from, so
     # only silver's rows in [first change - window, last change] are read
-    bounds = points_df.agg(F.min("s").alias("lo"), F.max("s").alias("hi")).first()
-    if bounds is None or bounds["lo"] is None:
-        return points_df.select(F.col("sender").alias("account"), "s").limit(0)
-    legs_df = tx_df.where(
-        F.col("sender_account_token").isNotNull()
-        & F.col("event_ts").between(
-            F.timestamp_seconds(F.lit(bounds["lo"] - window)),
-            F.timestamp_seconds(F.lit(bounds["hi"])),
-        )
-    ).select(
-        F.col("sender_account_token").alias("prev_sender"),
-        F.col("receiver_account_token").alias("prev_receiver"),
-        F.unix_seconds("event_ts").alias("prev_ts"),
-    )
+    legs_df = _sent_near(points_df, tx_df, window, 0, ("prev_sender", "prev_receiver", "prev_ts"))
+    if legs_df is None:
+        return _no_accounts(points_df)
     frontier_df = points_df.where(F.col("sender").isNotNull()).select(
         F.col("sender").alias("account"), "s", F.col("s").alias("at")
     )
@@ -83,20 +99,9 @@ def walk_back(points_df: DataFrame, tx_df: DataFrame, window: int, steps: int) -
 def payers_after(points_df: DataFrame, tx_df: DataFrame, history: int) -> DataFrame:
     """``account, s``: the senders of today's payments to a changed row's sender or receiver
     within ``(s, s + history]``, whose payee's "unseen" status the change can alter."""
-    bounds = points_df.agg(F.min("s").alias("lo"), F.max("s").alias("hi")).first()
-    if bounds is None or bounds["lo"] is None:
-        return points_df.select(F.col("sender").alias("account"), "s").limit(0)
-    payments_df = tx_df.where(
-        F.col("sender_account_token").isNotNull()
-        & F.col("event_ts").between(
-            F.timestamp_seconds(F.lit(bounds["lo"])),
-            F.timestamp_seconds(F.lit(bounds["hi"] + history)),
-        )
-    ).select(
-        F.col("sender_account_token").alias("payer"),
-        F.col("receiver_account_token").alias("payee"),
-        F.unix_seconds("event_ts").alias("paid_s"),
-    )
+    payments_df = _sent_near(points_df, tx_df, 0, history, ("payer", "payee", "paid_s"))
+    if payments_df is None:
+        return _no_accounts(points_df)
     touched_df = (
         points_df.select(F.col("sender").alias("payee"), "s")
         .unionByName(points_df.select(F.col("receiver").alias("payee"), "s"))
