@@ -436,7 +436,8 @@ R14 = [
 
 
 # R27 SPIKE_TO_UNSEEN_PAYEES (velocity_spike as R14, plus >= 2 spike payees with no row of their
-# own, either side, in [x - 30 d, x) before the subject's payment x to them) ----------------------
+# own, either side, in [x - 30 d, x) before the subject's payment x to them, and >= half the spike
+# paid in payments to such payees) --------------------------------------------------------------
 def seen(i: int, sec: int, account: str = "N2", *, receives: bool = False) -> Tx:
     """A row of the payee's own, with an account outside the scenario's subject."""
     return Tx(i, sec, "50", "X", account) if receives else Tx(i, sec, "50", account, "X")
@@ -472,6 +473,16 @@ R27 = [
     scenario("R27", "one_unseen_payee_is_not_enough",
              [*HISTORY, out(4, T - 120, "3000", "N1"), out(5, T - 60, "3000", "N2"),
               out(6, T, "4000", "N3"), seen(9, T - DAY, "N3"), seen(10, T - DAY, "N2")], {}),
+    # half the spike's value to unseen payees: 5000 + 5000 of 20000 (N3 has a row of its own)
+    scenario("R27", "exactly_half_the_spike_to_unseen_payees_hits",
+             [*HISTORY, *SPIKE, out(6, T - 30, "10000", "N3"), seen(9, T - DAY, "N3")],
+             {4, 5, 6}),
+    scenario("R27", "a_penny_under_half_the_spike_to_unseen_payees_is_no_hit",
+             [*HISTORY, *SPIKE, out(6, T - 30, "10000.01", "N3"), seen(9, T - DAY, "N3")], {}),
+    # the second payment to N1 went to a payee that had just been paid: it is not unseen money
+    scenario("R27", "a_second_payment_to_an_unseen_payee_is_not_unseen_money",
+             [*HISTORY, out(4, T - 120, "1000", "N1"), out(5, T - 60, "9000", "N1"),
+              out(6, T, "1000", "N2")], {}),
     scenario("R27", "unseen_payees_without_the_spike_are_no_hit",
              [*HISTORY, SPIKE[0], out(5, T, "4999.99", "N2")], {}),
     scenario("R27", "an_unseen_history_payee_is_not_new",

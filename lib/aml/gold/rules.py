@@ -174,8 +174,9 @@ def velocity_spike(rule: Rule) -> str:
     window; a spike total at least ``history_max_ratio`` times the largest history payment; and
     distinct spike receivers at least ``counterparty_ratio`` times the history's; at least
     ``min_unseen_counterparties`` spike receivers that are themselves unseen
-    (:func:`unseen_payees`). A rise spread over several new payees, not one large payment to a
-    usual one.
+    (:func:`unseen_payees`), and at least ``min_unseen_amount_share`` of the spike total paid in
+    payments that each went to a payee unseen at that payment. A rise spread over several new
+    payees, not one large payment to a usual one.
     """
     spike, history = _seconds(rule, "spike_seconds"), _seconds(rule, "history_seconds")
     multiplier = literal(rule.param("multiplier"))
@@ -220,6 +221,15 @@ outgoing AS (
             f" >= {literal(rule.param('min_unseen_counterparties'))}"
         )
         outgoing = unseen_payees(history)
+    if rule.param("min_unseen_amount_share") is not None:
+        if rule.param("min_unseen_counterparties") is None:
+            raise ConfigError(
+                f"rule {rule.id}: min_unseen_amount_share needs min_unseen_counterparties"
+            )
+        breadth += (
+            f" AND sum(CASE WHEN is_unseen THEN amount ELSE 0 END) OVER ({spike_frame}) >= "
+            f"{literal(rule.param('min_unseen_amount_share'))} * sum(amount) OVER ({spike_frame})"
+        )
     return f"""
 WITH {outgoing.strip()},
 windows AS (
