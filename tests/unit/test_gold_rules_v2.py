@@ -23,7 +23,9 @@ from collections.abc import Callable, Iterable, Mapping
 import pytest
 from tests.unit.gold_rows import ALL_NULL, DAY, HOUR, LINEAGE, Tx, nulled, pack_of, tx_df
 
-from aml.gold import evaluation, scope
+from aml.config import ConfigError
+from aml.gold import evaluation, rulepack, scope
+from aml.gold import rules as rule_sql
 
 PACK = pack_of(name="v2")
 W72 = 72 * HOUR
@@ -1320,3 +1322,9 @@ def test_a_change_to_a_payees_own_row_rescopes_its_payer(spark, name):
     assert full_before != full_after, "the change must change R27's hits"
     patched = {h for h in full_before if not inside(h)} | hits(after_df, scope_df)
     assert patched == full_after
+
+
+def test_an_unseen_share_without_unseen_payees_is_refused_with_the_rule_named():
+    rule = rulepack.with_params(PACK.rule("R27"), min_unseen_counterparties=None)
+    with pytest.raises(ConfigError, match="R27: min_unseen_amount_share needs min_unseen_count"):
+        rule_sql.sql(rule)

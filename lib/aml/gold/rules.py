@@ -174,9 +174,9 @@ def velocity_spike(rule: Rule) -> str:
     window; a spike total at least ``history_max_ratio`` times the largest history payment; and
     distinct spike receivers at least ``counterparty_ratio`` times the history's; at least
     ``min_unseen_counterparties`` spike receivers that are themselves unseen
-    (:func:`unseen_payees`), and at least ``min_unseen_amount_share`` of the spike total paid in
-    payments that each went to a payee unseen at that payment. A rise spread over several new
-    payees, not one large payment to a usual one.
+    (:func:`outgoing_with_unseen_payees`), and at least ``min_unseen_amount_share`` of the spike
+    total paid in payments that each went to a payee unseen at that payment. A rise spread over
+    several new payees, not one large payment to a usual one.
     """
     spike, history = _seconds(rule, "spike_seconds"), _seconds(rule, "history_seconds")
     multiplier = literal(rule.param("multiplier"))
@@ -220,7 +220,7 @@ outgoing AS (
             f" AND size(collect_set(CASE WHEN is_unseen THEN receiver END) OVER ({spike_frame}))"
             f" >= {literal(rule.param('min_unseen_counterparties'))}"
         )
-        outgoing = unseen_payees(history)
+        outgoing = outgoing_with_unseen_payees(history)
     if rule.param("min_unseen_amount_share") is not None:
         if rule.param("min_unseen_counterparties") is None:
             raise ConfigError(
@@ -256,7 +256,7 @@ FROM flagged WHERE is_flagged = 1
 """
 
 
-def unseen_payees(history: int) -> str:
+def outgoing_with_unseen_payees(history: int) -> str:
     """The ``outgoing`` CTE with ``is_unseen``: the payee has no row of its own, as sender or
     receiver with any counterparty, in ``[x - H, x)`` before the payment x (rows at x's second
     are not before it). The subject's rows come from ``{first}``, the payees' from ``{tx}`` (all
