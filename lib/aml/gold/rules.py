@@ -208,13 +208,7 @@ def velocity_spike(rule: Rule) -> str:
             f"{literal(rule.param('counterparty_ratio'))} * "
             "size(collect_set(receiver) OVER history)"
         )
-    outgoing = f"""
-outgoing AS (
-  SELECT transaction_id, unix_seconds(event_ts) AS ts_s, {party("sender")},
-         receiver_account_token AS receiver, {attributes("sender")}
-  FROM {{tx}}
-  WHERE {VALID} AND sender_account_token IS NOT NULL
-)"""
+    outgoing = f"outgoing AS ({_sent_rows('{tx}')})"
     if rule.param("min_unseen_counterparties") is not None:
         breadth += (
             f" AND size(collect_set(CASE WHEN is_unseen THEN receiver END) OVER ({spike_frame}))"
@@ -256,6 +250,16 @@ FROM flagged WHERE is_flagged = 1
 """
 
 
+def _sent_rows(source: str) -> str:
+    """The subject's outgoing rows of ``source`` (a placeholder), as a velocity spike reads them."""
+    return f"""
+  SELECT transaction_id, unix_seconds(event_ts) AS ts_s, {party("sender")},
+         receiver_account_token AS receiver, {attributes("sender")}
+  FROM {source}
+  WHERE {VALID} AND sender_account_token IS NOT NULL
+"""
+
+
 def outgoing_with_unseen_payees(history: int) -> str:
     """The ``outgoing`` CTE with ``is_unseen``: the payee has no row of its own, as sender or
     receiver with any counterparty, in ``[x - H, x)`` before the payment x (rows at x's second
@@ -263,12 +267,7 @@ def outgoing_with_unseen_payees(history: int) -> str:
     of silver in a scoped run: a payee is another account). One sort of the payees' rows with
     the payments as probes, instead of a range join per payment (a merchant payee has many)."""
     return f"""
-payments AS (
-  SELECT transaction_id, unix_seconds(event_ts) AS ts_s, {party("sender")},
-         receiver_account_token AS receiver, {attributes("sender")}
-  FROM {{first}}
-  WHERE {VALID} AND sender_account_token IS NOT NULL
-),
+payments AS ({_sent_rows("{first}")}),
 activity AS (
   SELECT sender_account_token AS account, unix_seconds(event_ts) AS ts_s,
          CAST(NULL AS BIGINT) AS probe_id
