@@ -235,12 +235,20 @@ def batch(spark):
 
 
 @pytest.fixture(scope="module")
-def batch_v2(spark):
+def blocks_v2(spark):
+    """:func:`changed_blocks` for rule pack v2."""
+    return changed_blocks(spark, pack_of(name="v2"))
+
+
+@pytest.fixture(scope="module")
+def batch_v2(spark, blocks_v2):
     """:func:`batch` with rule pack v2 (baselines, graph rules scoped by time span)."""
-    return evaluated_blocks(spark, pack_of(name="v2"))
+    return evaluated_blocks(spark, pack_of(name="v2"), blocks_v2)
 
 
-def evaluated_blocks(spark, pack):
+def changed_blocks(spark, pack):
+    """Every dataset (block n) and its changed version (block n + len(SEEDS)) as one silver,
+    and the scope of the changes (materialised)."""
     rows, images = [], []
     for n, seed in enumerate(SEEDS, 1):
         new, changes = changed(DATASETS[seed], seed)
@@ -248,8 +256,15 @@ def evaluated_blocks(spark, pack):
         rows += namespaced(n + len(SEEDS), sorted(new.items()))
         images += namespaced(n + len(SEEDS), changes)
     tx = rows_df(spark, rows)
-    scope_df = scope.build_scope(rows_df(spark, images), tx, pack).localCheckpoint()
-    columns = ("rule_id", "transaction_id", "subject_token", "unix_seconds(event_ts) AS s")
+    return tx, scope.build_scope(rows_df(spark, images), tx, pack).localCheckpoint()
+
+
+HIT_KEY_COLUMNS = ("rule_id", "transaction_id", "subject_token", "unix_seconds(event_ts) AS s")
+
+
+def evaluated_blocks(spark, pack, blocks=None):
+    tx, scope_df = blocks or changed_blocks(spark, pack)
+    columns = HIT_KEY_COLUMNS
     full: dict[int, set[Hit]] = defaultdict(set)
     for hit in evaluation.evaluate(spark, tx, pack, LINEAGE).selectExpr(*columns).collect():
         block, key = unpack(hit)
@@ -308,3 +323,55 @@ def test_scoped_evaluation_patches_a_full_rebuild_exactly(request, pack, seed):
         f"missing from the patch: {sorted(expected - patched)}, "
         f"extra in the patch: {sorted(patched - expected)}"
     )
+
+
+# Every scoped rule sent to a full pass; and a share between what the changed subjects' rows
+# take of these blocks (about half) and the graph rules' spans (all of them): subject rules
+# read their scoped rows, graph rules all of silver.
+POLICIES = {"all_full": evaluation.ScopePolicy(0.0, 0), "mixed": evaluation.ScopePolicy(0.75, 0)}
+
+
+@pytest.mark.parametrize("policy", sorted(POLICIES))
+def test_a_full_pass_cut_to_the_scope_gives_the_scoped_hits(
+    spark, blocks_v2, batch_v2, caplog, policy
+):
+    """The scope policy decides what a scoped rule reads (its scoped rows, or all of silver),
+    never which hits it returns."""
+    pack = pack_of(name="v2")
+    tx, scope_df = blocks_v2
+    with caplog.at_level("INFO", logger="aml.gold.evaluation"):
+        rows = evaluation.evaluate(spark, tx, pack, LINEAGE, scope_df, POLICIES[policy])
+        chosen = {unpack(hit) for hit in rows.selectExpr(*HIT_KEY_COLUMNS).collect()}
+    (decision,) = [r.getMessage() for r in caplog.records if "scoped evaluation" in r.message]
+    full_pass = decision.rsplit("full pass: ", 1)[1].split(", ")
+    if policy == "all_full":
+        assert sorted(full_pass) == sorted(r.id for r in pack.enabled)
+    else:
+        # some rules of the pack took each pass
+        assert 0 < len(full_pass) < len(pack.enabled), decision
+    # batch_v2's scoped pass read every rule's scoped rows (the default policy)
+    _, scoped, _ = batch_v2
+    assert chosen == {(block, hit) for block, hits in scoped.items() for hit in hits}
+
+
+@pytest.mark.parametrize(
+    ("policy", "rows", "silver_rows", "full"),
+    [
+        (evaluation.ScopePolicy(), 10, 10, False),  # the default reads scoped rows, always
+        (evaluation.ScopePolicy(0.3, 0), 30, 100, False),  # at the share: still scoped
+        (evaluation.ScopePolicy(0.3, 0), 31, 100, True),
+        (evaluation.ScopePolicy(0.3, 100), 0, 99, True),  # silver below min_rows
+        (evaluation.ScopePolicy(0.3, 100), 0, 100, False),
+    ],
+)
+def test_scope_policy_sends_a_rule_to_a_full_pass_past_its_share(policy, rows, silver_rows, full):
+    assert policy.full_pass(rows, silver_rows) is full
+
+
+def test_scope_policy_settings_are_checked():
+    assert evaluation.ScopePolicy.from_settings({}) == evaluation.ScopePolicy(0.3, 100_000)
+    assert evaluation.ScopePolicy.from_settings(
+        {"full_pass_share": 1, "scoped_min_rows": 0}
+    ) == evaluation.ScopePolicy(1.0, 0)
+    with pytest.raises(ValueError, match="full_pass_share must be in"):
+        evaluation.ScopePolicy.from_settings({"full_pass_share": 1.5})

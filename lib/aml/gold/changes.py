@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from aml.gold.alerts import build_alerts
-from aml.gold.evaluation import Lineage, evaluate
+from aml.gold.evaluation import Lineage, ScopePolicy, evaluate
 from aml.gold.rulepack import RulePack
 from aml.gold.scope import build_scope
 
@@ -93,15 +93,17 @@ def scoped(
     lineage: Lineage,
     published_hits_df: DataFrame,
     published_alerts_df: DataFrame,
+    policy: ScopePolicy | None = None,
 ) -> GoldChanges:
     """Hit and alert changes caused by ``changes_df`` (silver change-feed rows, any type).
 
     Args:
         tx_df: silver now. changes_df: the silver rows (old and new images) that changed.
         published_hits_df / published_alerts_df: gold as published before this change.
+        policy: which rules read all of silver rather than their scoped rows (same hits).
     """
     scope_df = build_scope(changes_df, tx_df, pack).localCheckpoint()
-    new_hits_df = evaluate(spark, tx_df, pack, lineage, scope_df).localCheckpoint()
+    new_hits_df = evaluate(spark, tx_df, pack, lineage, scope_df, policy).localCheckpoint()
     replaced_df = in_intervals(published_hits_df, scope_df)
     days_df = affected_alert_days(scope_df)
     kept_df = published_hits_df.join(replaced_df.select("hit_id"), on="hit_id", how="left_anti")

@@ -10,7 +10,9 @@ evaluation would give there.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -18,6 +20,8 @@ from pyspark.sql import functions as F
 from aml.gold import profiles
 from aml.gold import rules as rule_sql
 from aml.gold.rulepack import Rule, RulePack
+
+log = logging.getLogger(__name__)
 
 HIT_COLUMNS = (
     "hit_id", "rule_id", "rule_name", "rule_version", "param_hash", "transaction_id",
@@ -43,6 +47,43 @@ class Lineage:
             "run_id": F.lit(self.run_id),
             "evaluated_at": F.lit(self.evaluated_at).cast("timestamp"),
         }
+
+
+@dataclass(frozen=True)
+class ScopePolicy:
+    """When a scoped evaluation runs a rule over all of silver instead of its scoped rows.
+
+    A scoped evaluation is exact either way: the hits of a full pass, cut to the scope, are the
+    hits of the scoped pass (the scope's contract, :mod:`aml.gold.scope`). What differs is the
+    cost. Reading the scoped rows (semi-joins of silver with the scope, materialised) is work a
+    full pass does not do, and a rule over most of silver's rows costs what its full pass costs:
+    past ``full_pass_share`` of silver's rows, or on a silver smaller than ``min_rows`` (where
+    every pass is mostly Spark's fixed cost per job), the rule reads all of silver.
+
+    Attributes:
+        full_pass_share: the share of silver's rows above which a rule reads all of them
+            (1.0: only when it would read every row anyway).
+        min_rows: silver's size below which every rule reads all of it (0: never).
+    """
+
+    full_pass_share: float = 1.0
+    min_rows: int = 0
+
+    @classmethod
+    def from_settings(cls, gold: dict[str, Any]) -> ScopePolicy:
+        """``[gold] full_pass_share`` (default 0.3) and ``[gold] scoped_min_rows`` (100,000)."""
+        share = float(gold.get("full_pass_share", 0.3))
+        min_rows = int(gold.get("scoped_min_rows", 100_000))
+        if not 0.0 <= share <= 1.0 or min_rows < 0:
+            raise ValueError(
+                f"[gold] full_pass_share must be in [0, 1] and scoped_min_rows >= 0, got "
+                f"{share} and {min_rows}"
+            )
+        return cls(share, min_rows)
+
+    def full_pass(self, rows: int, silver_rows: int) -> bool:
+        """Whether a rule that would read ``rows`` of ``silver_rows`` reads them all instead."""
+        return silver_rows < self.min_rows or rows > self.full_pass_share * silver_rows
 
 
 # Kinds whose hits depend on other accounts' rows: blocks and paths through intermediaries
@@ -193,21 +234,39 @@ def _subject_rows(tx_df: DataFrame, widened_df: DataFrame) -> DataFrame:
     return parts[0].unionByName(parts[1]).dropDuplicates(["transaction_id"]).localCheckpoint()
 
 
-def _time_scoped_rows(tx_df: DataFrame, scope_df: DataFrame, rules: list[Rule]) -> DataFrame:
-    """Every row (of any account) within the scope's time span of ``rules``, widened by the
-    largest of their margins."""
-    ids = [rule.id for rule in rules]
-    span = (
-        scope_df.where(F.col("rule_id").isin(ids))
+def _span_windows(scope_df: DataFrame, rules: list[Rule]) -> dict[str, tuple[int, int]]:
+    """Rule id -> the rows (epoch seconds, inclusive) a span rule needs: its scope's time span
+    widened by its margin. Rules with no scope entry are left out."""
+    spans = (
+        scope_df.where(F.col("rule_id").isin([rule.id for rule in rules]))
+        .groupBy("rule_id")
         .agg(F.min("lo_s").alias("lo"), F.max("hi_s").alias("hi"))
-        .first()
+        .collect()
     )
-    if span is None or span["lo"] is None:
-        return tx_df.limit(0)
-    before = max(margin(rule)[0] for rule in rules)
-    after = max(margin(rule)[1] for rule in rules)
-    in_span = (_ts_s(tx_df) >= span["lo"] - before) & (_ts_s(tx_df) <= span["hi"] + after)
-    return tx_df.where(in_span).localCheckpoint()
+    windows = {}
+    for span in spans:
+        if span["lo"] is None:
+            continue
+        before, after = margin(next(rule for rule in rules if rule.id == span["rule_id"]))
+        windows[span["rule_id"]] = (span["lo"] - before, span["hi"] + after)
+    return windows
+
+
+def _in_window(tx_df: DataFrame, window: tuple[int, int]) -> Column:
+    return (_ts_s(tx_df) >= window[0]) & (_ts_s(tx_df) <= window[1])
+
+
+def _window_rows(tx_df: DataFrame, windows: dict[str, tuple[int, int]]) -> dict[str, int]:
+    """Rule id -> how many rows of ``tx_df`` its window holds (one pass for all of them)."""
+    if not windows:
+        return {}
+    counts = tx_df.agg(
+        *[
+            F.count(F.when(_in_window(tx_df, window), True)).alias(rule_id)
+            for rule_id, window in windows.items()
+        ]
+    ).first()
+    return {rule_id: counts[rule_id] for rule_id in windows}
 
 
 def raw_hits(spark: SparkSession, tx_df: DataFrame, rule: Rule) -> DataFrame:
@@ -216,7 +275,11 @@ def raw_hits(spark: SparkSession, tx_df: DataFrame, rule: Rule) -> DataFrame:
 
 
 def _scoped_raw_hits(
-    spark: SparkSession, tx_df: DataFrame, rules: list[Rule], scope_df: DataFrame
+    spark: SparkSession,
+    tx_df: DataFrame,
+    rules: list[Rule],
+    scope_df: DataFrame,
+    policy: ScopePolicy,
 ) -> dict[str, DataFrame]:
     """Rule id -> the rule's hits over the rows its scope needs (not yet cut to the scope).
 
@@ -225,22 +288,57 @@ def _scoped_raw_hits(
     superset as on its own rows: the extra rows are the subject's own rows outside the rule's
     margin, which cannot change a hit inside it, or other accounts' rows, whose hits the scope
     then drops (a subject is always read in full over its margin). Span rules (graph and peer
-    kinds, :data:`SPAN_KINDS`) read every row of the scope's time span, likewise once for all of
-    them.
+    kinds, :data:`SPAN_KINDS`) read every row of their scope's time span, those that stay scoped
+    sharing one read of the hull of their spans. All of silver is the largest superset: a rule
+    that ``policy`` sends to a full pass reads it.
     """
+    silver_rows = tx_df.count()
     by_subject = [r for r in rules if r.kind not in SPAN_KINDS]
     spanned = [r for r in rules if r.kind in SPAN_KINDS]
     out: dict[str, DataFrame] = {}
+    decisions: list[str] = []
+    full_pass: list[str] = []
     if by_subject:
-        rows_df = _subject_rows(tx_df, _widened(scope_df, by_subject))
+        rows_df = None
+        if not policy.full_pass(0, silver_rows):
+            rows_df = _subject_rows(tx_df, _widened(scope_df, by_subject))
+            rows = rows_df.count()
+            decisions.append(f"subject rules {rows}")
+            if policy.full_pass(rows, silver_rows):
+                rows_df = None
         for rule in by_subject:
+            if rows_df is None:
+                out[rule.id] = raw_hits(spark, tx_df, rule)
+                full_pass.append(rule.id)
+                continue
             # a round trip's later legs and a spike's payees are other accounts: from all of silver
             later_df = tx_df if reads_other_accounts(rule) else rows_df
             out[rule.id] = spark.sql(rule_sql.sql(rule), tx=later_df, first=rows_df)
     if spanned:
-        span_df = _time_scoped_rows(tx_df, scope_df, spanned)
+        windows = _span_windows(scope_df, spanned)
+        counts = {} if policy.full_pass(0, silver_rows) else _window_rows(tx_df, windows)
+        decisions.extend(f"{rule_id} {rows}" for rule_id, rows in counts.items())
+        scoped = {
+            rule_id: windows[rule_id]
+            for rule_id, rows in counts.items()
+            if not policy.full_pass(rows, silver_rows)
+        }
+        if scoped:
+            hull = (min(w[0] for w in scoped.values()), max(w[1] for w in scoped.values()))
+            span_df = tx_df.where(_in_window(tx_df, hull)).localCheckpoint()
         for rule in spanned:
-            out[rule.id] = spark.sql(rule_sql.sql(rule), tx=span_df, first=span_df)
+            if rule.id not in windows:
+                # nothing of this rule is in scope: its hits are cut away whatever it reads
+                out[rule.id] = raw_hits(spark, tx_df.limit(0), rule)
+            elif rule.id in scoped:
+                out[rule.id] = spark.sql(rule_sql.sql(rule), tx=span_df, first=span_df)
+            else:
+                out[rule.id] = raw_hits(spark, tx_df, rule)
+                full_pass.append(rule.id)
+    log.info(
+        "gold: scoped evaluation over %d silver rows (rows read: %s); full pass: %s",
+        silver_rows, ", ".join(decisions) or "-", ", ".join(full_pass) or "none",
+    )  # fmt: skip
     return out
 
 
@@ -310,6 +408,7 @@ def evaluate(
     pack: RulePack,
     lineage: Lineage,
     scope_df: DataFrame | None = None,
+    policy: ScopePolicy | None = None,
 ) -> DataFrame:
     """Hits of every enabled rule: over all of ``tx_df``, or only inside ``scope_df``.
 
@@ -318,12 +417,13 @@ def evaluate(
         pack: the rule pack.
         lineage: silver version, run and time stamped on every hit.
         scope_df: ``rule_id, subject_token, lo_s, hi_s`` (:data:`SCOPE_SCHEMA`), or None for all.
+        policy: which scoped rules read all of silver instead (default: none do).
     """
     rules = list(pack.enabled)
     if scope_df is None:
         raw = {rule.id: raw_hits(spark, tx_df, rule) for rule in rules}
     else:
-        raw = _scoped_raw_hits(spark, tx_df, rules, scope_df)
+        raw = _scoped_raw_hits(spark, tx_df, rules, scope_df, policy or ScopePolicy())
     parts = [with_identity(raw[rule.id], rule, lineage) for rule in rules]
     hits_df = parts[0]
     for part in parts[1:]:

@@ -28,7 +28,7 @@ from aml.gold import baselines, rulepack, scored_changes
 from aml.gold import changes as gold_changes
 from aml.gold import publish as gold_publish
 from aml.gold import suppressions as gold_suppressions
-from aml.gold.evaluation import Lineage
+from aml.gold.evaluation import Lineage, ScopePolicy
 from aml.ops import JobRun, Watermark, commit_watermark, read_watermark, recorded_run, utcnow
 
 log = logging.getLogger(__name__)
@@ -155,14 +155,15 @@ def advance(
                 silver_df = tx_df
             else:
                 feed_df = delta_io.change_feed(spark, silver_path, after, upto).localCheckpoint()
+                policy = ScopePolicy.from_settings(config.data.get("gold", {}))
                 if pack.is_scored:
                     changes = scored_changes.scoped(
                         spark, tx_df, feed_df, pack, lineage, hits_before, alerts_before,
-                        allow_list,
+                        allow_list, policy,
                     )  # fmt: skip
                 else:
                     changes = gold_changes.scoped(
-                        spark, tx_df, feed_df, pack, lineage, hits_before, alerts_before
+                        spark, tx_df, feed_df, pack, lineage, hits_before, alerts_before, policy
                     )
                 # what the silver suite judges: the changed rows as silver holds them now (the
                 # feed itself can hold several images of one id: a silver merge repeated after

@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 
 from aml.gold import suppressions as gold_suppressions
 from aml.gold.changes import DELETE, GoldChanges, _deletes, _flagged, in_intervals
-from aml.gold.evaluation import HIT_COLUMNS, Lineage, evaluate
+from aml.gold.evaluation import HIT_COLUMNS, Lineage, ScopePolicy, evaluate
 from aml.gold.rulepack import RulePack
 from aml.gold.scope import build_scope
 from aml.gold.scoring import SCORED_HIT_COLUMNS, consolidate, period_start, with_scores
@@ -81,11 +81,12 @@ def scoped(
     published_hits_df: DataFrame,
     published_alerts_df: DataFrame,
     allow_list: gold_suppressions.AllowList,
+    policy: ScopePolicy | None = None,
 ) -> GoldChanges:
     """Hit and alert changes caused by ``changes_df`` (silver change-feed rows, any type)."""
     scope_df = build_scope(changes_df, tx_df, pack).localCheckpoint()
     new_hits_df = prepare(
-        evaluate(spark, tx_df, pack, lineage, scope_df), pack, allow_list
+        evaluate(spark, tx_df, pack, lineage, scope_df, policy), pack, allow_list
     ).localCheckpoint()
     published_df = _published(published_hits_df, pack)
     replaced_df = in_intervals(published_df, scope_df).localCheckpoint()
