@@ -9,7 +9,10 @@ Per scale (``--rows``, one or more), in one run of this script:
 3. **daily**: the generator's next day (about 3 % new rows) with 0.5 % of earlier rows
    corrected, loaded, then ``aml run``;
 4. **hour**: the first hour of the day after, then ``aml run``;
-5. **one row**: one earlier transaction corrected (its amount), then ``aml run``.
+5. **one row**: one earlier transaction corrected (its amount), then ``aml run``;
+6. **no change**: ``aml run`` again with nothing new in the source: what a run costs before any
+   work, the floor under every increment of this design (the session, each step's reads of
+   its watermarks and sources, the bookkeeping).
 
 Each run's wall time, its steps' times and phases (from ``aml run --report``) and the peak
 memory of the run's process tree (Python driver + JVM + Python workers, sampled every 2 s, as
@@ -227,6 +230,7 @@ def scale(rows: int, seed: int, env: dict[str, str], work: Path) -> dict[str, An
     with loader.Loader(config, "postgres") as load:
         load.updates(one_csv)
     runs["one_row"] = timed_run("one row", {"corrected_rows": 1, "transaction_id": changed})
+    runs["no_change"] = timed_run("no change", {})
 
     full = runs["full"]["wall_seconds"]
     gold = next(s for s in runs["full"]["steps"] if s["step"] == "gold")
@@ -240,6 +244,7 @@ def scale(rows: int, seed: int, env: dict[str, str], work: Path) -> dict[str, An
             "daily_share": round(runs["daily"]["wall_seconds"] / full, 3),
             "hour_share": round(runs["hour"]["wall_seconds"] / full, 3),
             "one_row_share": round(runs["one_row"]["wall_seconds"] / full, 3),
+            "no_change_share": round(runs["no_change"]["wall_seconds"] / full, 3),
             "gate_share": round(gold["phases"].get("validate", 0.0) / gold["seconds"], 3),
         },
         "full_seconds_per_million_rows": round(full / (rows / 1e6), 1),
@@ -268,13 +273,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\n{'rows':>11} {'full s':>8} {'daily':>7} {'hour':>7} {'1 row':>7} {'gate':>7} "
-          f"{'s/M rows':>9} {'peak GiB':>9}")  # fmt: skip
+    print(f"\n{'rows':>11} {'full s':>8} {'daily':>7} {'hour':>7} {'1 row':>7} {'none':>7} "
+          f"{'gate':>7} {'s/M rows':>9} {'peak GiB':>9}")  # fmt: skip
     for s in scales:
         r = s["ratios"]
         print(
             f"{s['rows']:>11,} {s['runs']['full']['wall_seconds']:>8} {r['daily_share']:>7.1%} "
-            f"{r['hour_share']:>7.1%} {r['one_row_share']:>7.1%} {r['gate_share']:>7.1%} "
+            f"{r['hour_share']:>7.1%} {r['one_row_share']:>7.1%} {r['no_change_share']:>7.1%} "
+            f"{r['gate_share']:>7.1%} "
             f"{s['full_seconds_per_million_rows']:>9} {s['runs']['full']['peak_gib']:>9}"
         )
     t = TARGETS
