@@ -328,7 +328,7 @@ def test_scoped_evaluation_patches_a_full_rebuild_exactly(request, pack, seed):
 # Every scoped rule sent to a full pass; and a share between what the changed subjects' rows
 # take of these blocks (about half) and the graph rules' spans (all of them): subject rules
 # read their scoped rows, graph rules all of silver.
-POLICIES = {"all_full": evaluation.ScopePolicy(0.0, 0), "mixed": evaluation.ScopePolicy(0.75, 0)}
+POLICIES = {"all_full": evaluation.ScopePolicy(0.0), "mixed": evaluation.ScopePolicy(0.75)}
 
 
 @pytest.mark.parametrize("policy", sorted(POLICIES))
@@ -358,10 +358,10 @@ def test_a_full_pass_cut_to_the_scope_gives_the_scoped_hits(
     ("policy", "rows", "silver_rows", "full"),
     [
         (evaluation.ScopePolicy(), 10, 10, False),  # the default reads scoped rows, always
-        (evaluation.ScopePolicy(0.3, 0), 30, 100, False),  # at the share: still scoped
-        (evaluation.ScopePolicy(0.3, 0), 31, 100, True),
-        (evaluation.ScopePolicy(0.3, 100), 0, 99, True),  # silver below min_rows
-        (evaluation.ScopePolicy(0.3, 100), 0, 100, False),
+        (evaluation.ScopePolicy(0.3), 30, 100, False),  # at the share: still scoped
+        (evaluation.ScopePolicy(0.3), 31, 100, True),
+        (evaluation.ScopePolicy(0.0), 0, 100, False),  # nothing to read: scoped
+        (evaluation.ScopePolicy(0.0), 1, 100, True),
     ],
 )
 def test_scope_policy_sends_a_rule_to_a_full_pass_past_its_share(policy, rows, silver_rows, full):
@@ -369,9 +369,7 @@ def test_scope_policy_sends_a_rule_to_a_full_pass_past_its_share(policy, rows, s
 
 
 def test_scope_policy_settings_are_checked():
-    assert evaluation.ScopePolicy.from_settings({}) == evaluation.ScopePolicy(0.3, 100_000)
-    assert evaluation.ScopePolicy.from_settings(
-        {"full_pass_share": 1, "scoped_min_rows": 0}
-    ) == evaluation.ScopePolicy(1.0, 0)
+    assert evaluation.ScopePolicy.from_settings({}) == evaluation.ScopePolicy(0.3)
+    assert evaluation.ScopePolicy.from_settings({"full_pass_share": 1}) == evaluation.ScopePolicy()
     with pytest.raises(ValueError, match="full_pass_share must be in"):
         evaluation.ScopePolicy.from_settings({"full_pass_share": 1.5})

@@ -57,33 +57,26 @@ class ScopePolicy:
     hits of the scoped pass (the scope's contract, :mod:`aml.gold.scope`). What differs is the
     cost. Reading the scoped rows (semi-joins of silver with the scope, materialised) is work a
     full pass does not do, and a rule over most of silver's rows costs what its full pass costs:
-    past ``full_pass_share`` of silver's rows, or on a silver smaller than ``min_rows`` (where
-    every pass is mostly Spark's fixed cost per job), the rule reads all of silver.
+    past ``full_pass_share`` of silver's rows, a rule reads all of them.
 
     Attributes:
         full_pass_share: the share of silver's rows above which a rule reads all of them
             (1.0: only when it would read every row anyway).
-        min_rows: silver's size below which every rule reads all of it (0: never).
     """
 
     full_pass_share: float = 1.0
-    min_rows: int = 0
 
     @classmethod
     def from_settings(cls, gold: dict[str, Any]) -> ScopePolicy:
-        """``[gold] full_pass_share`` (default 0.3) and ``[gold] scoped_min_rows`` (100,000)."""
+        """``[gold] full_pass_share`` (default 0.3)."""
         share = float(gold.get("full_pass_share", 0.3))
-        min_rows = int(gold.get("scoped_min_rows", 100_000))
-        if not 0.0 <= share <= 1.0 or min_rows < 0:
-            raise ValueError(
-                f"[gold] full_pass_share must be in [0, 1] and scoped_min_rows >= 0, got "
-                f"{share} and {min_rows}"
-            )
-        return cls(share, min_rows)
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"[gold] full_pass_share must be in [0, 1], got {share}")
+        return cls(share)
 
     def full_pass(self, rows: int, silver_rows: int) -> bool:
         """Whether a rule that would read ``rows`` of ``silver_rows`` reads them all instead."""
-        return silver_rows < self.min_rows or rows > self.full_pass_share * silver_rows
+        return rows > self.full_pass_share * silver_rows
 
 
 # Kinds whose hits depend on other accounts' rows: blocks and paths through intermediaries
@@ -299,13 +292,11 @@ def _scoped_raw_hits(
     decisions: list[str] = []
     full_pass: list[str] = []
     if by_subject:
-        rows_df = None
-        if not policy.full_pass(0, silver_rows):
-            rows_df = _subject_rows(tx_df, _widened(scope_df, by_subject))
-            rows = rows_df.count()
-            decisions.append(f"subject rules {rows}")
-            if policy.full_pass(rows, silver_rows):
-                rows_df = None
+        rows_df = _subject_rows(tx_df, _widened(scope_df, by_subject))
+        rows = rows_df.count()
+        decisions.append(f"subject rules {rows}")
+        if policy.full_pass(rows, silver_rows):
+            rows_df = None
         for rule in by_subject:
             if rows_df is None:
                 out[rule.id] = raw_hits(spark, tx_df, rule)
@@ -316,7 +307,7 @@ def _scoped_raw_hits(
             out[rule.id] = spark.sql(rule_sql.sql(rule), tx=later_df, first=rows_df)
     if spanned:
         windows = _span_windows(scope_df, spanned)
-        counts = {} if policy.full_pass(0, silver_rows) else _window_rows(tx_df, windows)
+        counts = _window_rows(tx_df, windows)
         decisions.extend(f"{rule_id} {rows}" for rule_id, rows in counts.items())
         scoped = {
             rule_id: windows[rule_id]
