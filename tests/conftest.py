@@ -48,11 +48,51 @@ def spark(lake_config: Config, tmp_path_factory: pytest.TempPathFactory) -> Iter
     session.stop()
 
 
+# The modules that take longest (each builds lakes or runs jobs as processes), started first when
+# pytest-xdist spreads the groups over workers, so that none of them is left for the end.
+LONG_FIRST = (
+    "test_gold.py",
+    "test_ingest_crash.py",
+    "test_stream_parity.py",
+    "test_notebooks.py",
+    "test_pii_scan.py",
+    "test_silver_restart.py",
+    "test_stream.py",
+    "test_run.py",
+    "test_cluster.py",
+    "test_gold_oracle.py",
+)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Marks tests by folder, so `-m unit` / `-m integration` select without per-test noise."""
+    """Marks tests by folder, so `-m unit` / `-m integration` select without per-test noise,
+    and groups them for pytest-xdist (``--dist loadgroup``, see :func:`xdist_group`)."""
     for item in items:
         parts = Path(str(item.fspath)).parts
         if "unit" in parts:
             item.add_marker(pytest.mark.unit)
         elif "integration" in parts:
             item.add_marker(pytest.mark.integration)
+        item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
+    rank = {name: i for i, name in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(Path(str(item.fspath)).name, len(rank)))
+
+
+def xdist_group(item: pytest.Item) -> str:
+    """The worker-sharing unit of a test: its module, so that a module's fixtures are built on
+    one worker only, split further by the parameters of module-scoped fixtures (one rule pack's
+    lake each); every test of the MariaDB source in one group, since the workers share that
+    database (each has a PostgreSQL database of its own: ``tests/integration/conftest.py``)."""
+    if "mariadb" in item.name or "maria_conn" in getattr(item, "fixturenames", ()):
+        return "mariadb"
+    group = item.nodeid.split("::", 1)[0]
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None:
+        defs = item._fixtureinfo.name2fixturedefs  # noqa: SLF001 - the fixtures' scopes
+        params = sorted(
+            f"{name}={callspec.params[name]}"
+            for name in callspec.params
+            if name in defs and defs[name][-1].scope == "module"
+        )
+        group += "".join(f"[{p}]" for p in params)
+    return group

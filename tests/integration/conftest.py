@@ -4,12 +4,19 @@
 checked and provisioned) and fails, never skips, when one cannot start: a test that silently did
 not run would hide a broken environment. The services stay up after the session so the next run
 (and other test modules) start instantly; ``aml services down`` stops them.
+
+Run by several pytest-xdist workers, each worker gets a PostgreSQL database of its own (tests
+truncate and load the source tables); the MariaDB source stays one database, and the tests that
+use it are grouped onto one worker (``tests/conftest.py``).
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -23,11 +30,26 @@ from aml.sources import db
 def services() -> Iterator[Config]:
     """The environment's Config, with every local service running and provisioned."""
     config = load_config()
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        postgres = {**config.section("sources")["postgres"], "database": f"aml_test_{worker}"}
+        config = config.with_settings("sources", postgres=postgres)
     try:
-        manager.up(config)
+        with _services_lock(config):
+            manager.up(config)
     except Exception as exc:  # noqa: BLE001 - fail with the reason, do not skip
         pytest.fail(f"local services could not be brought up:\n{exc}", pytrace=False)
     yield config
+
+
+@contextmanager
+def _services_lock(config: Config) -> Iterator[None]:
+    """One worker at a time starts or provisions the shared services."""
+    path = config.run_dir / "services-up.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
 
 
 @pytest.fixture()

@@ -267,4 +267,7 @@ def test_cli_exit_codes_and_no_password_in_errors(services, tmp_path, monkeypatc
     properties = db.jdbc_properties(services, "mariadb")
     assert properties["driver"] == "org.mariadb.jdbc.Driver"
     pg = services.source("postgres")
-    assert db.jdbc_url(services, "postgres") == f"jdbc:postgresql://127.0.0.1:{pg['port']}/aml"
+    assert (
+        db.jdbc_url(services, "postgres")
+        == f"jdbc:postgresql://127.0.0.1:{pg['port']}/{pg['database']}"
+    )
