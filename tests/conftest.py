@@ -73,6 +73,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.unit)
         elif "integration" in parts:
             item.add_marker(pytest.mark.integration)
+    if not config.getoption("loadgroup", False):  # set on the workers of --dist loadgroup
+        return
+    for item in items:
         item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
     rank = {name: i for i, name in enumerate(LONG_FIRST)}
     items.sort(key=lambda item: rank.get(Path(str(item.fspath)).name, len(rank)))

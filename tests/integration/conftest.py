@@ -13,13 +13,13 @@ use it are grouped onto one worker (``tests/conftest.py``).
 from __future__ import annotations
 
 import fcntl
-import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from tests.integration.workers import worker_config
 
 from aml.config import Config, load_config
 from aml.services import isolated, manager
@@ -29,11 +29,7 @@ from aml.sources import db
 @pytest.fixture(scope="session")
 def services() -> Iterator[Config]:
     """The environment's Config, with every local service running and provisioned."""
-    config = load_config()
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if worker:
-        postgres = {**config.section("sources")["postgres"], "database": f"aml_test_{worker}"}
-        config = config.with_settings("sources", postgres=postgres)
+    config = worker_config(load_config())
     try:
         with _services_lock(config):
             manager.up(config)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from aml.config import Config
+from aml.config import Config, load_config
 from aml.sources import cli, db
 from aml.sources.csvfiles import SAML_D_HEADER, LoadError, file_sha256
 from aml.sources.loader import load
@@ -267,7 +267,6 @@ def test_cli_exit_codes_and_no_password_in_errors(services, tmp_path, monkeypatc
     properties = db.jdbc_properties(services, "mariadb")
     assert properties["driver"] == "org.mariadb.jdbc.Driver"
     pg = services.source("postgres")
-    assert (
-        db.jdbc_url(services, "postgres")
-        == f"jdbc:postgresql://127.0.0.1:{pg['port']}/{pg['database']}"
-    )
+    # the environment's own settings (a pytest-xdist worker's services use a database of its own)
+    url = db.jdbc_url(load_config(), "postgres")
+    assert url == f"jdbc:postgresql://127.0.0.1:{pg['port']}/aml"
