@@ -328,7 +328,10 @@ def test_scoped_evaluation_patches_a_full_rebuild_exactly(request, pack, seed):
 # Every scoped rule sent to a full pass; and a share between what the changed subjects' rows
 # take of these blocks (about half) and the graph rules' spans (all of them): subject rules
 # read their scoped rows, graph rules all of silver.
-POLICIES = {"all_full": evaluation.ScopePolicy(0.0), "mixed": evaluation.ScopePolicy(0.75)}
+POLICIES = {
+    "all_full": evaluation.ScopePolicy(full_pass_share=0.0),
+    "mixed": evaluation.ScopePolicy(full_pass_share=0.75),
+}
 
 
 @pytest.mark.parametrize("policy", sorted(POLICIES))
@@ -358,18 +361,37 @@ def test_a_full_pass_cut_to_the_scope_gives_the_scoped_hits(
     ("policy", "rows", "silver_rows", "full"),
     [
         (evaluation.ScopePolicy(), 10, 10, False),  # the default reads scoped rows, always
-        (evaluation.ScopePolicy(0.3), 30, 100, False),  # at the share: still scoped
-        (evaluation.ScopePolicy(0.3), 31, 100, True),
-        (evaluation.ScopePolicy(0.0), 0, 100, False),  # nothing to read: scoped
-        (evaluation.ScopePolicy(0.0), 1, 100, True),
+        (evaluation.ScopePolicy(full_pass_share=0.3), 30, 100, False),  # at the share: still scoped
+        (evaluation.ScopePolicy(full_pass_share=0.3), 31, 100, True),
+        (evaluation.ScopePolicy(full_pass_share=0.0), 0, 100, False),  # nothing to read: scoped
+        (evaluation.ScopePolicy(full_pass_share=0.0), 1, 100, True),
     ],
 )
 def test_scope_policy_sends_a_rule_to_a_full_pass_past_its_share(policy, rows, silver_rows, full):
     assert policy.full_pass(rows, silver_rows) is full
 
 
+@pytest.mark.parametrize(
+    ("share", "changed", "silver_rows", "evaluate_all"),
+    [
+        (1.0, 100, 100, False),  # never: even a change of every row stays scoped
+        (0.01, 10, 1000, False),  # at the share: scoped
+        (0.01, 11, 1000, True),
+        (0.0, 0, 100, False),  # nothing changed: nothing to evaluate in full
+        (0.0, 1, 100, True),
+    ],
+)
+def test_scope_policy_evaluates_everything_past_its_changed_share(
+    share, changed, silver_rows, evaluate_all
+):
+    policy = evaluation.ScopePolicy(full_evaluation_share=share)
+    assert policy.evaluate_all(changed, silver_rows) is evaluate_all
+
+
 def test_scope_policy_settings_are_checked():
-    assert evaluation.ScopePolicy.from_settings({}) == evaluation.ScopePolicy(0.3)
-    assert evaluation.ScopePolicy.from_settings({"full_pass_share": 1}) == evaluation.ScopePolicy()
-    with pytest.raises(ValueError, match="full_pass_share must be in"):
-        evaluation.ScopePolicy.from_settings({"full_pass_share": 1.5})
+    assert evaluation.ScopePolicy.from_settings({}) == evaluation.ScopePolicy(0.01, 0.3)
+    settings = {"full_pass_share": 1, "full_evaluation_share": 1}
+    assert evaluation.ScopePolicy.from_settings(settings) == evaluation.ScopePolicy()
+    for name in ("full_pass_share", "full_evaluation_share"):
+        with pytest.raises(ValueError, match=f"{name} must be in"):
+            evaluation.ScopePolicy.from_settings({name: 1.5})

@@ -51,6 +51,51 @@ def _deletes(existing_df: DataFrame, keep_df: DataFrame, key: str) -> DataFrame:
     return _flagged(existing_df.join(keep_df.select(key), on=key, how="left_anti"), True)
 
 
+# Columns a rebuilt row may differ in without being a change: the lineage of the run that wrote it
+# and an alert's status (case handling owns it, the publish never overwrites it).
+NOT_COMPARED = ("silver_version", "run_id", "evaluated_at", "status")
+
+
+def _changed(new_df: DataFrame, published_df: DataFrame, key: str) -> DataFrame:
+    """Rows of ``new_df`` that ``published_df`` lacks or holds with other values (lineage and
+    status aside), by ``key``."""
+    compared = [c for c in new_df.columns if c not in NOT_COMPARED and c != DELETE]
+
+    def digest(df: DataFrame) -> DataFrame:
+        return df.select(key, F.sha2(F.to_json(F.struct(*compared)), 256).alias("_digest"))
+
+    same_df = digest(new_df).join(digest(published_df), on=[key, "_digest"], how="inner")
+    return new_df.join(same_df.select(key), on=key, how="left_anti")
+
+
+def as_merge(
+    changes: GoldChanges, published_hits_df: DataFrame, published_alerts_df: DataFrame
+) -> GoldChanges:
+    """A full evaluation's result stated as the keyed changes to what is published: the rows
+    that are new or differ, and deletes of the published rows it no longer has.
+
+    Published by MERGE, like a scoped run's changes: alert status is kept, unchanged rows keep
+    the lineage of the run that last changed them, and only real changes are staged, validated
+    and (from the streaming job) sent. ``post_hits_df`` is cut to the hits of the staged alerts:
+    the evidence the reconciliation checks them against."""
+    hits_df = changes.hits_df.drop(DELETE)
+    alerts_df = changes.alerts_df.drop(DELETE)
+    changed_alerts_df = _changed(alerts_df, published_alerts_df, "alert_id").localCheckpoint()
+    post_hits_df = changes.post_hits_df.join(
+        changed_alerts_df.select("alert_id"), on="alert_id", how="left_semi"
+    )
+    return GoldChanges(
+        hits_df=_flagged(_changed(hits_df, published_hits_df, "hit_id"), False).unionByName(
+            _deletes(published_hits_df.select(*hits_df.columns), hits_df, "hit_id")
+        ),
+        alerts_df=_flagged(changed_alerts_df, False).unionByName(
+            _deletes(published_alerts_df.select(*alerts_df.columns), alerts_df, "alert_id")
+        ),
+        post_hits_df=post_hits_df,
+        is_full=False,
+    )
+
+
 def full(spark: SparkSession, tx_df: DataFrame, pack: RulePack, lineage: Lineage) -> GoldChanges:
     """Every hit and alert over the whole of silver."""
     hits_df = evaluate(spark, tx_df, pack, lineage).localCheckpoint()

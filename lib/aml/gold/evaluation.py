@@ -51,28 +51,42 @@ class Lineage:
 
 @dataclass(frozen=True)
 class ScopePolicy:
-    """When a scoped evaluation runs a rule over all of silver instead of its scoped rows.
+    """When an incremental run evaluates more than its scope, because that costs less.
 
-    A scoped evaluation is exact either way: the hits of a full pass, cut to the scope, are the
-    hits of the scoped pass (the scope's contract, :mod:`aml.gold.scope`). What differs is the
-    cost. Reading the scoped rows (semi-joins of silver with the scope, materialised) is work a
-    full pass does not do, and a rule over most of silver's rows costs what its full pass costs:
-    past ``full_pass_share`` of silver's rows, a rule reads all of them.
+    Either way the result is exact: the hits of a full pass, cut to the scope, are the hits of
+    the scoped pass (the scope's contract, :mod:`aml.gold.scope`), and a full evaluation stated
+    as changes to what is published (:func:`aml.gold.changes.as_merge`) is what a rebuild would
+    publish. What differs is the cost. A scoped run pays for its scope (the walks, semi-joins of
+    silver with the scope, materialised, and the graph rules' time spans) before any rule runs;
+    measured at 1M rows (docs/BENCHMARKS.md), that machinery costs more than a full evaluation
+    once more than about 0.1-1 % of silver changed.
 
     Attributes:
-        full_pass_share: the share of silver's rows above which a rule reads all of them
-            (1.0: only when it would read every row anyway).
+        full_evaluation_share: the share of silver's rows changed (distinct transaction ids in
+            the change feed) above which the run evaluates every subject and publishes the
+            difference (1.0: never).
+        full_pass_share: within a scoped run, the share of silver's rows above which a rule
+            reads all of them (1.0: only when it would read every row anyway).
     """
 
+    full_evaluation_share: float = 1.0
     full_pass_share: float = 1.0
 
     @classmethod
     def from_settings(cls, gold: dict[str, Any]) -> ScopePolicy:
-        """``[gold] full_pass_share`` (default 0.3)."""
-        share = float(gold.get("full_pass_share", 0.3))
-        if not 0.0 <= share <= 1.0:
-            raise ValueError(f"[gold] full_pass_share must be in [0, 1], got {share}")
-        return cls(share)
+        """``[gold] full_evaluation_share`` (default 0.01) and ``full_pass_share`` (0.3)."""
+        shares = {
+            name: float(gold.get(name, default))
+            for name, default in (("full_evaluation_share", 0.01), ("full_pass_share", 0.3))
+        }
+        for name, share in shares.items():
+            if not 0.0 <= share <= 1.0:
+                raise ValueError(f"[gold] {name} must be in [0, 1], got {share}")
+        return cls(**shares)
+
+    def evaluate_all(self, changed: int, silver_rows: int) -> bool:
+        """Whether a run with ``changed`` of ``silver_rows`` rows changed evaluates them all."""
+        return changed > self.full_evaluation_share * silver_rows
 
     def full_pass(self, rows: int, silver_rows: int) -> bool:
         """Whether a rule that would read ``rows`` of ``silver_rows`` reads them all instead."""

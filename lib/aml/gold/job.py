@@ -42,6 +42,18 @@ def _consumed(spark: SparkSession, config: Config) -> int | None:
     return int(mark.value) if mark else None
 
 
+def _full_changes(
+    spark: SparkSession,
+    tx_df: DataFrame,
+    pack: rulepack.RulePack,
+    lineage: Lineage,
+    allow_list: gold_suppressions.AllowList | None,
+) -> gold_changes.GoldChanges:
+    if pack.is_scored:
+        return scored_changes.full(spark, tx_df, pack, lineage, allow_list)
+    return gold_changes.full(spark, tx_df, pack, lineage)
+
+
 def reconciliation(
     tx_df: DataFrame, hits_df: DataFrame, alerts_df: DataFrame, post_hits_df: DataFrame
 ) -> DataFrame:
@@ -148,15 +160,22 @@ def advance(
         lineage = Lineage(upto, job_run.run_id, utcnow().replace(microsecond=0))
         with job_run.phase("evaluate"):
             if is_full:
-                if pack.is_scored:
-                    changes = scored_changes.full(spark, tx_df, pack, lineage, allow_list)
-                else:
-                    changes = gold_changes.full(spark, tx_df, pack, lineage)
+                changes = _full_changes(spark, tx_df, pack, lineage, allow_list)
                 silver_df = tx_df
             else:
                 feed_df = delta_io.change_feed(spark, silver_path, after, upto).localCheckpoint()
                 policy = ScopePolicy.from_settings(config.data.get("gold", {}))
-                if pack.is_scored:
+                changed = feed_df.select("transaction_id").distinct().count()
+                if policy.evaluate_all(changed, tx_df.count()):
+                    log.info("gold: %d changed silver rows, past [gold] full_evaluation_share "
+                             "(%s): every subject evaluated, the difference published",
+                             changed, policy.full_evaluation_share)  # fmt: skip
+                    changes = gold_changes.as_merge(
+                        _full_changes(spark, tx_df, pack, lineage, allow_list),
+                        hits_before,
+                        alerts_before,
+                    )
+                elif pack.is_scored:
                     changes = scored_changes.scoped(
                         spark, tx_df, feed_df, pack, lineage, hits_before, alerts_before,
                         allow_list, policy,
