@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import datetime as dt
 import json
 import os
 import shutil
@@ -45,7 +46,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 
-from aml.config import PROJECT_ROOT, load_config
+from aml.config import PROJECT_ROOT, Config, load_config
 from aml.generate.generator import generate
 from aml.generate.increment import generate_increment
 from aml.sources import db, loader
@@ -64,13 +65,13 @@ AGES = {"full": "2 days", "daily": "1 hour", "hour": "15 minutes"}
 SOURCE_TABLES = ("transactions", "customers", "accounts")
 
 
-def source_clock(config: Any) -> Any:
+def source_clock(config: Config) -> dt.datetime:
     """The source database's clock (UTC), read before a load: its rows are stamped after it."""
     with db.connect(config, "postgres", autocommit=True) as conn:
         return conn.execute("SELECT statement_timestamp() AT TIME ZONE 'UTC'").fetchone()[0]
 
 
-def age_load(config: Any, since: Any, age: str) -> None:
+def age_load(config: Config, since: dt.datetime, age: str) -> None:
     """Moves the ``updated_at`` of every source row stamped after ``since`` back by ``age``
     (the tables' update triggers, which would stamp the update itself, off meanwhile)."""
     schema = db.schema_name(config, "postgres")

@@ -12,7 +12,7 @@ hits outside the interval plus the new hits inside it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -53,7 +53,7 @@ def _deletes(existing_df: DataFrame, keep_df: DataFrame, key: str) -> DataFrame:
 
 # Columns a rebuilt row may differ in without being a change: the lineage of the run that wrote it
 # and an alert's status (case handling owns it, the publish never overwrites it).
-NOT_COMPARED = ("silver_version", "run_id", "evaluated_at", "status")
+NOT_COMPARED = (*(f.name for f in fields(Lineage)), "status")
 
 
 def _changed(new_df: DataFrame, published_df: DataFrame, key: str) -> DataFrame:
