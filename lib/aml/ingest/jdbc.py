@@ -47,7 +47,10 @@ def increment_predicate(
 ) -> str:
     """SQL predicate (valid on PostgreSQL and MariaDB) selecting the rows this run reads.
 
-    Rows after the watermark by the keyset ``(updated_at, key)``; plus, with a look-back, every
+    Rows after the watermark by the keyset ``(updated_at, key)``, or by ``updated_at`` alone when
+    the watermark keeps no key (a personal key, :class:`TableSpec`): the rows at the watermark's
+    exact time were all read by the run that set it, and one committed later at that time is a
+    late commit, which the look-back re-reads like any other. Plus, with a look-back, every
     row whose ``updated_at`` is at most ``lookback_s`` older than the previous run's source clock:
     a transaction that started before that run and committed after it has such an ``updated_at``
     (as long as it lasted less than the look-back). Both stop at ``upper``, the source's largest
@@ -58,10 +61,9 @@ def increment_predicate(
     upper_cond = f"{wm} <= TIMESTAMP '{upper}'"
     if mark is None:
         return upper_cond
-    key = mark.key if mark.key is not None else -(2**63)
-    keyset = (
-        f"{wm} > TIMESTAMP '{mark.value}' OR ({wm} = TIMESTAMP '{mark.value}' AND {pk} > {key})"
-    )
+    keyset = f"{wm} > TIMESTAMP '{mark.value}'"
+    if mark.key is not None:
+        keyset += f" OR ({wm} = TIMESTAMP '{mark.value}' AND {pk} > {mark.key})"
     if lookback_s <= 0:
         return f"({keyset}) AND {upper_cond}"
     anchor = datetime.strptime(mark.source_time or mark.value, TS_FORMAT)

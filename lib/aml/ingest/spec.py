@@ -19,9 +19,10 @@ class TableSpec:
         watermark_column: timestamp the source sets on insert and on every update.
         custom_schema: Spark JDBC ``customSchema`` (``""`` for none).
         key_is_personal: the key is personal data (an account number): the watermark then
-            records no key tie-breaker, so ``ops.watermarks`` holds nothing personal; each
-            increment re-reads the rows at the watermark's exact time instead (idempotent
-            upserts, written only when changed).
+            records no key tie-breaker, so ``ops.watermarks`` holds nothing personal; the next
+            increment reads the rows strictly after the watermark's time, and the look-back
+            re-reads any committed late at that time (idempotent upserts, written only when
+            changed).
     """
 
     name: str
