@@ -2,10 +2,17 @@
 
 Generate, load into PostgreSQL, ingest, build silver; then each :meth:`GoldLake.increment` adds
 the generator's next day (new rows plus corrected earlier rows) the same way.
+
+Building one is the slow part, so a test module that needs several lakes of one dataset (one per
+rule pack) builds it once, :meth:`GoldLake.snapshot` keeps the source tables as they are, and
+:meth:`GoldLake.copy` gives each test a lake of its own: the folders copied and the source
+tables put back to the snapshot, ``updated_at`` included, so the copy's watermarks still match
+its source exactly.
 """
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,9 +23,12 @@ from aml.generate.generator import generate
 from aml.generate.increment import generate_increment
 from aml.ingest import job as ingest_job
 from aml.silver import job as silver_job
-from aml.sources import loader
+from aml.sources import db, loader
 
 HIT_KEY = ("rule_id", "transaction_id", "subject_token")
+SOURCE_TABLES = ("customers", "accounts", "transactions")  # parents first
+# and the loader's record of the files it loaded (bare SAML-D files have no manifest)
+SNAPSHOT_TABLES = (*SOURCE_TABLES, "loaded_files")
 LINEAGE = ("silver_version", "run_id", "evaluated_at", "status")
 
 
@@ -37,6 +47,41 @@ class GoldLake:
         lake = cls(spark, config, dataset)
         lake.refresh_silver()
         return lake
+
+    def snapshot(self) -> None:
+        """Keeps a copy of the source tables (``<table>_snapshot``) for :meth:`copy`."""
+        schema = db.schema_name(self.config, "postgres")
+        with db.connect(self.config, "postgres") as conn:
+            for table in SNAPSHOT_TABLES:
+                conn.execute(f"DROP TABLE IF EXISTS {schema}.{table}_snapshot")
+                conn.execute(f"CREATE TABLE {schema}.{table}_snapshot AS TABLE {schema}.{table}")
+            conn.commit()
+
+    def copy(self, config: Config, dataset: Path) -> GoldLake:
+        """This lake as of :meth:`snapshot`, under ``config``'s lake root, with its dataset
+        folder copied to ``dataset`` and the source tables put back as they were."""
+        shutil.copytree(self.config.lake_root, config.lake_root)
+        shutil.copytree(self.dataset, dataset)
+        schema = db.schema_name(config, "postgres")
+        with db.connect(config, "postgres") as conn:
+            conn.execute("TRUNCATE TABLE " + ", ".join(f"{schema}.{t}" for t in SNAPSHOT_TABLES))
+            for table in SNAPSHOT_TABLES:
+                name, trigger = f"{schema}.{table}", f"{table}_set_updated_at"
+                # the insert trigger would stamp every row now: keep the snapshot's updated_at
+                if table in SOURCE_TABLES:
+                    conn.execute(f"ALTER TABLE {name} DISABLE TRIGGER {trigger}")
+                conn.execute(f"INSERT INTO {name} SELECT * FROM {name}_snapshot")
+                if table in SOURCE_TABLES:
+                    conn.execute(f"ALTER TABLE {name} ENABLE TRIGGER {trigger}")
+            conn.commit()
+        return GoldLake(self.spark, config, dataset)
+
+    def drop_snapshot(self) -> None:
+        schema = db.schema_name(self.config, "postgres")
+        with db.connect(self.config, "postgres") as conn:
+            for table in SNAPSHOT_TABLES:
+                conn.execute(f"DROP TABLE IF EXISTS {schema}.{table}_snapshot")
+            conn.commit()
 
     def refresh_silver(self) -> None:
         ingest_job.run(self.spark, self.config, None, "postgres")
