@@ -49,12 +49,13 @@ log = logging.getLogger("bench.ingest")
 
 
 def age_rows(config, days: int = 1) -> None:
+    schema = db.schema_name(config, "postgres")
     with db.connect(config, "postgres") as conn:
-        cur = conn.cursor()
-        for table in ("transactions", "accounts", "customers"):
-            cur.execute(f"ALTER TABLE core.{table} DISABLE TRIGGER {table}_set_updated_at")
-            cur.execute(f"UPDATE core.{table} SET updated_at = updated_at - interval '{days} day'")
-            cur.execute(f"ALTER TABLE core.{table} ENABLE TRIGGER {table}_set_updated_at")
+        for table in db.STAMPED_TABLES:
+            with db.stamps_kept(conn, schema, table):
+                conn.execute(
+                    f"UPDATE {schema}.{table} SET updated_at = updated_at - interval '{days} day'"
+                )
         conn.commit()
 
 

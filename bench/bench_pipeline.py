@@ -62,7 +62,6 @@ SAMPLE_SECONDS = 2.0
 # look-back (``[ingest] lookback_seconds``, 10 minutes: transactions that committed late); in
 # the bench every load would otherwise sit inside the next run's look-back and be read twice.
 AGES = {"full": "2 days", "daily": "1 hour", "hour": "15 minutes"}
-SOURCE_TABLES = ("transactions", "customers", "accounts")
 
 
 def source_clock(config: Config) -> dt.datetime:
@@ -76,15 +75,13 @@ def age_load(config: Config, since: dt.datetime, age: str) -> None:
     (the tables' update triggers, which would stamp the update itself, off meanwhile)."""
     schema = db.schema_name(config, "postgres")
     with db.connect(config, "postgres") as conn:
-        for table in SOURCE_TABLES:
-            name, trigger = f"{schema}.{table}", f"{table}_set_updated_at"
-            conn.execute(f"ALTER TABLE {name} DISABLE TRIGGER {trigger}")
-            conn.execute(
-                f"UPDATE {name} SET updated_at = updated_at - INTERVAL '{age}' "
-                "WHERE updated_at >= %s",
-                (since,),
-            )
-            conn.execute(f"ALTER TABLE {name} ENABLE TRIGGER {trigger}")
+        for table in db.STAMPED_TABLES:
+            with db.stamps_kept(conn, schema, table):
+                conn.execute(
+                    f"UPDATE {schema}.{table} SET updated_at = updated_at - INTERVAL '{age}' "
+                    "WHERE updated_at >= %s",
+                    (since,),
+                )
         conn.commit()
 
 

@@ -13,6 +13,7 @@ its source exactly.
 from __future__ import annotations
 
 import shutil
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,9 +27,6 @@ from aml.silver import job as silver_job
 from aml.sources import db, loader
 
 HIT_KEY = ("rule_id", "transaction_id", "subject_token")
-SOURCE_TABLES = ("customers", "accounts", "transactions")  # parents first
-# and the loader's record of the files it loaded (bare SAML-D files have no manifest)
-SNAPSHOT_TABLES = (*SOURCE_TABLES, "loaded_files")
 LINEAGE = ("silver_version", "run_id", "evaluated_at", "status")
 
 
@@ -49,10 +47,11 @@ class GoldLake:
         return lake
 
     def snapshot(self) -> None:
-        """Keeps a copy of the source tables (``<table>_snapshot``) for :meth:`copy`."""
+        """Keeps a copy of the source tables, the loader's record of loaded files included
+        (``<table>_snapshot``), for :meth:`copy`."""
         schema = db.schema_name(self.config, "postgres")
         with db.connect(self.config, "postgres") as conn:
-            for table in SNAPSHOT_TABLES:
+            for table in db.SCHEMA_TABLES:
                 conn.execute(f"DROP TABLE IF EXISTS {schema}.{table}_snapshot")
                 conn.execute(f"CREATE TABLE {schema}.{table}_snapshot AS TABLE {schema}.{table}")
             conn.commit()
@@ -64,22 +63,21 @@ class GoldLake:
         shutil.copytree(self.dataset, dataset)
         schema = db.schema_name(config, "postgres")
         with db.connect(config, "postgres") as conn:
-            conn.execute("TRUNCATE TABLE " + ", ".join(f"{schema}.{t}" for t in SNAPSHOT_TABLES))
-            for table in SNAPSHOT_TABLES:
-                name, trigger = f"{schema}.{table}", f"{table}_set_updated_at"
+            conn.execute("TRUNCATE TABLE " + ", ".join(f"{schema}.{t}" for t in db.SCHEMA_TABLES))
+            for table in db.SCHEMA_TABLES:
                 # the insert trigger would stamp every row now: keep the snapshot's updated_at
-                if table in SOURCE_TABLES:
-                    conn.execute(f"ALTER TABLE {name} DISABLE TRIGGER {trigger}")
-                conn.execute(f"INSERT INTO {name} SELECT * FROM {name}_snapshot")
-                if table in SOURCE_TABLES:
-                    conn.execute(f"ALTER TABLE {name} ENABLE TRIGGER {trigger}")
+                stamped = table in db.STAMPED_TABLES
+                with db.stamps_kept(conn, schema, table) if stamped else nullcontext():
+                    conn.execute(
+                        f"INSERT INTO {schema}.{table} SELECT * FROM {schema}.{table}_snapshot"
+                    )
             conn.commit()
         return GoldLake(self.spark, config, dataset)
 
     def drop_snapshot(self) -> None:
         schema = db.schema_name(self.config, "postgres")
         with db.connect(self.config, "postgres") as conn:
-            for table in SNAPSHOT_TABLES:
+            for table in db.SCHEMA_TABLES:
                 conn.execute(f"DROP TABLE IF EXISTS {schema}.{table}_snapshot")
             conn.commit()
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from typing import Any
 
@@ -152,7 +154,24 @@ def split_statements(script: str) -> list[str]:
     return [s.strip() for s in re.split(r";\s*$", body, flags=re.MULTILINE) if s.strip()]
 
 
-SCHEMA_TABLES = ("customers", "accounts", "transactions", "loaded_files")
+SCHEMA_TABLES = ("customers", "accounts", "transactions", "loaded_files")  # parents first
+# the tables whose rows the PostgreSQL schema stamps with ``updated_at`` on every insert and
+# update (trigger ``<table>_set_updated_at``, sql/postgresql/schema.sql)
+STAMPED_TABLES = ("customers", "accounts", "transactions")
+
+
+@contextmanager
+def stamps_kept(conn: Any, schema: str, table: str) -> Iterator[None]:
+    """PostgreSQL: inside the block, statements on ``schema.table`` keep the ``updated_at`` they
+    write (the table's stamping trigger is off), for benchmarks and tests that back-date rows.
+    The trigger change is part of the caller's transaction: a block that raises is rolled back
+    with it, so nothing is left disabled."""
+    name, trigger = f"{schema}.{table}", f"{table}_set_updated_at"
+    conn.execute(f"ALTER TABLE {name} DISABLE TRIGGER {trigger}")
+    yield
+    conn.execute(f"ALTER TABLE {name} ENABLE TRIGGER {trigger}")
+
+
 LOCK_TIMEOUT_S = 15
 
 
