@@ -82,10 +82,14 @@ class JobRun:
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
         """``with run.phase("validate"):`` adds the block's wall time to ``phases[name]``
-        (logged, and read by the benchmarks)."""
+        (logged, and read by the benchmarks); the block's Spark jobs are in job group
+        ``<job>.<name>`` (:mod:`aml.spark_jobs`: the Spark UI shows them by phase)."""
+        from aml.spark_jobs import tagged
+
         started = time.monotonic()
         try:
-            yield
+            with tagged(self.spark, f"{self.job}.{name}"):
+                yield
         finally:
             elapsed = time.monotonic() - started
             self.phases[name] = self.phases.get(name, 0.0) + elapsed

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+from aml import spark_jobs
 from aml.config import Config, ConfigError, load_config
 from aml.ops import JobRun
 
@@ -37,6 +38,13 @@ class StepResult:
     rows_written: int
     seconds: float
     phases: dict[str, float]
+    # Spark job group (the step, or ``<job>.<phase>``) -> jobs, tasks and busy seconds
+    spark_jobs: dict[str, dict[str, float]] = field(default_factory=dict)
+    # the costliest lines of code by the Spark jobs they started: [group, call site, jobs, s]
+    call_sites: list[list] = field(default_factory=list)
+
+
+CALL_SITES = 25  # call sites kept per step in the report
 
 
 @dataclass
@@ -78,11 +86,17 @@ def run(
     for step in (s for s in STEPS if s in steps):
         log.info("== step %s", step)
         started = time.monotonic()
-        job_run = runners[step]()
+        first_job = spark_jobs.job_ids(spark)
+        with spark_jobs.tagged(spark, step):
+            job_run = runners[step]()
+        finished = spark_jobs.finished_jobs(spark, first_job)
         done = StepResult(
             step, job_run.run_id, job_run.rows_read, job_run.rows_written,
             round(time.monotonic() - started, 1),
             {k: round(v, 2) for k, v in job_run.phases.items()},
+            {group: dataclasses.asdict(jobs)
+             for group, jobs in spark_jobs.job_summary(finished).items()},
+            [list(site) for site in spark_jobs.by_call_site(finished)[:CALL_SITES]],
         )  # fmt: skip
         result.steps.append(done)
         if on_step is not None:

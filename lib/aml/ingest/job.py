@@ -96,7 +96,8 @@ def run(
     }
     with recorded_run(spark, config, JOB, args) as job_run:
         for spec in specs:
-            ingest_table(spark, config, job_run, source_name, spec, full_refresh)
+            with job_run.phase(spec.name):
+                ingest_table(spark, config, job_run, source_name, spec, full_refresh)
     return job_run
 
 

@@ -197,7 +197,8 @@ def run(
             if delta_io.exists(spark, config.table_path("bronze", t))
         ]  # fmt: skip
         for table in parties:
-            build_party_table(spark, config, job_run, ctx, table, full_refresh)
+            with job_run.phase(table):
+                build_party_table(spark, config, job_run, ctx, table, full_refresh)
         feeds = transaction_feeds(spark, config)
         if not feeds and not parties:
             raise ConfigError("bronze is empty: run `aml ingest` (or `aml stream`) first")
@@ -206,7 +207,8 @@ def run(
         for n, feed in enumerate(feeds):
             # a full refresh replaces silver once, with the first feed; the others merge into it
             overwrite = full_refresh and n == 0
-            build_transactions(spark, config, job_run, ctx, full_refresh, feed, overwrite)
+            with job_run.phase(f"transactions from {feed.bronze_table}"):
+                build_transactions(spark, config, job_run, ctx, full_refresh, feed, overwrite)
     return job_run
 
 
