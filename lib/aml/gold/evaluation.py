@@ -347,30 +347,49 @@ def _scoped_raw_hits(
     return out
 
 
-def _inside(hits_df: DataFrame, scope_df: DataFrame) -> DataFrame:
-    """Identified hits (all rules) cut to their rule's scope: the subject's interval, or for a
-    null subject (span rules) the interval for every subject. Equi-joins on (rule, subject) and
-    on the rule, so the cut costs a hash join, not a comparison of every hit with every entry."""
-    ts_s = F.unix_seconds(hits_df["event_ts"])
-    by_subject_df = scope_df.where(F.col("subject_token").isNotNull())
-    every_df = scope_df.where(F.col("subject_token").isNull()).drop("subject_token")
-    subject_hits_df = hits_df.join(
-        by_subject_df,
-        on=(hits_df["rule_id"] == by_subject_df["rule_id"])
-        & (hits_df["subject_token"] == by_subject_df["subject_token"])
-        & (ts_s >= by_subject_df["lo_s"])
-        & (ts_s <= by_subject_df["hi_s"]),
-        how="left_semi",
-    )
-    span_hits_df = hits_df.join(
-        every_df,
-        on=(hits_df["rule_id"] == every_df["rule_id"])
-        & (ts_s >= every_df["lo_s"])
-        & (ts_s <= every_df["hi_s"]),
-        how="left_semi",
-    )
-    # a hit can be inside both (a rule never has both kinds of entries; kept exact regardless)
-    return subject_hits_df.unionByName(span_hits_df).dropDuplicates(["hit_id"])
+def _union(parts: list[DataFrame]) -> DataFrame:
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.unionByName(part)
+    return out
+
+
+def _inside(
+    subject_hits_df: DataFrame | None, span_hits_df: DataFrame | None, scope_df: DataFrame
+) -> DataFrame:
+    """Identified hits cut to their rule's scope: a rule scoped by subject (``subject_hits_df``)
+    by its entries for the hit's subject, a span rule (:data:`SPAN_KINDS`, ``span_hits_df``) by
+    its null-subject entries, which cover every subject (:func:`aml.gold.scope.build_scope`
+    writes no other kind of entry for either). Each kind's hits are read once, by one
+    equi-join on (rule, subject) or on the rule, so the cut costs a hash join, not a comparison
+    of every hit with every entry; the two sets are disjoint (a hit id names its rule)."""
+    cut = []
+    if subject_hits_df is not None:
+        ts_s = F.unix_seconds(subject_hits_df["event_ts"])
+        by_subject_df = scope_df.where(F.col("subject_token").isNotNull())
+        cut.append(
+            subject_hits_df.join(
+                by_subject_df,
+                on=(subject_hits_df["rule_id"] == by_subject_df["rule_id"])
+                & (subject_hits_df["subject_token"] == by_subject_df["subject_token"])
+                & (ts_s >= by_subject_df["lo_s"])
+                & (ts_s <= by_subject_df["hi_s"]),
+                how="left_semi",
+            )
+        )
+    if span_hits_df is not None:
+        ts_s = F.unix_seconds(span_hits_df["event_ts"])
+        every_df = scope_df.where(F.col("subject_token").isNull()).drop("subject_token")
+        cut.append(
+            span_hits_df.join(
+                every_df,
+                on=(span_hits_df["rule_id"] == every_df["rule_id"])
+                & (ts_s >= every_df["lo_s"])
+                & (ts_s <= every_df["hi_s"]),
+                how="left_semi",
+            )
+        )
+    return _union(cut)
 
 
 def alert_id(rule_id: Column, subject_token: Column, day: Column) -> Column:
@@ -429,8 +448,13 @@ def evaluate(
         raw = {rule.id: raw_hits(spark, tx_df, rule) for rule in rules}
     else:
         raw = _scoped_raw_hits(spark, tx_df, rules, scope_df, policy or ScopePolicy())
-    parts = [with_identity(raw[rule.id], rule, lineage) for rule in rules]
-    hits_df = parts[0]
-    for part in parts[1:]:
-        hits_df = hits_df.unionByName(part)
-    return hits_df if scope_df is None else _inside(hits_df, scope_df)
+    parts = {rule.id: with_identity(raw[rule.id], rule, lineage) for rule in rules}
+    if scope_df is None:
+        return _union(list(parts.values()))
+    subject_parts = [parts[r.id] for r in rules if r.kind not in SPAN_KINDS]
+    span_parts = [parts[r.id] for r in rules if r.kind in SPAN_KINDS]
+    return _inside(
+        _union(subject_parts) if subject_parts else None,
+        _union(span_parts) if span_parts else None,
+        scope_df,
+    )
