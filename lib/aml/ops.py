@@ -8,7 +8,8 @@ second; a MERGE into even a tiny table costs seconds on a small machine):
   ends (counts, table versions, error). A killed run is the one whose only row is RUNNING.
   :func:`latest_runs` gives one row per run.
 - ``ops.watermarks`` gets a row each time a watermark moves; the newest row of a
-  (source, table) is the watermark, the older ones its history.
+  (source, table) is the watermark, the older ones its history. ``aml run`` reads it once and
+  appends its steps' moves in one commit (:class:`WatermarkBook`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -184,24 +186,105 @@ def latest_runs(spark: SparkSession, config: Config) -> DataFrame:
     return runs.withColumn("_n", F.row_number().over(newest)).where("_n = 1").drop("_n")
 
 
+def _newest_marks(spark: SparkSession, path: str) -> dict[tuple[str, str], Watermark]:
+    """(source, table) -> its newest watermark, for every table in ``ops.watermarks`` (one
+    read of the table, one Spark job for the lot)."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    if not DeltaTable.isDeltaTable(spark, path):
+        return {}
+    newest = F.max_by(
+        F.struct("watermark_value", "watermark_key", "source_time"), F.col("updated_at")
+    )
+    rows = (
+        spark.read.format("delta")
+        .load(path)
+        .groupBy("source", "table_name")
+        .agg(newest.alias("mark"))
+        .collect()
+    )
+    return {
+        (row.source, row.table_name): Watermark(
+            row.mark.watermark_value, row.mark.watermark_key, row.mark.source_time
+        )
+        for row in rows
+    }
+
+
+@dataclass
+class WatermarkBook:
+    """The watermarks of one ``aml run``: read once, written once.
+
+    Read per call, ``ops.watermarks`` costs a Delta snapshot and a query (six Spark jobs, one to
+    four seconds on two cores); written per call, a Delta commit. A run of the three steps reads
+    about ten watermarks and moves about eight. Inside :func:`watermark_book`,
+    :func:`read_watermark` answers from one read of the table made at the first call, and
+    :func:`commit_watermark` records the move in the book (so later reads in the run see it)
+    and queues its row; the queue is appended in one commit when the book closes, whether the
+    run ended or failed.
+
+    The crash guarantee holds: a watermark is still queued only after the commit that covers
+    it, and a run killed before the flush loses only moves whose work the next run repeats:
+    every step's writes are keyed and idempotent (bronze's MERGE compares equal, silver's and
+    gold's merges recompute the same rows), so the tables end the same.
+    """
+
+    spark: SparkSession
+    config: Config
+    marks: dict[tuple[str, str], Watermark] | None = None
+    pending: list[dict] = field(default_factory=list)
+
+    def read(self, source: str, table: str) -> Watermark | None:
+        if self.marks is None:
+            self.marks = _newest_marks(self.spark, self.config.table_path("ops", "watermarks"))
+        return self.marks.get((source, table))
+
+    def record(self, row: dict) -> None:
+        if self.marks is not None:
+            self.marks[(row["source"], row["table_name"])] = Watermark(
+                row["watermark_value"], row["watermark_key"], row["source_time"]
+            )
+        self.pending.append(row)
+
+    def flush(self) -> None:
+        """Appends the queued moves in one commit (a no-op when nothing moved)."""
+        if self.pending:
+            append_rows(
+                self.spark,
+                self.config.table_path("ops", "watermarks"),
+                WATERMARKS_SCHEMA,
+                self.pending,
+            )
+            log.info("ops: %d watermark move(s) written in one commit", len(self.pending))
+            self.pending = []
+
+
+_BOOK: ContextVar[WatermarkBook | None] = ContextVar("watermark_book", default=None)
+
+
+@contextmanager
+def watermark_book(spark: SparkSession, config: Config) -> Iterator[WatermarkBook]:
+    """``with watermark_book(spark, config):`` reads and writes the watermarks of the block
+    through one :class:`WatermarkBook`, flushed on the way out (also when the block raises: the
+    moves queued were made after their commits, by steps or tables that finished)."""
+    book = WatermarkBook(spark, config)
+    token = _BOOK.set(book)
+    try:
+        yield book
+    finally:
+        _BOOK.reset(token)
+        book.flush()
+
+
 def read_watermark(
     spark: SparkSession, config: Config, source: str, table: str
 ) -> Watermark | None:
     """The newest watermark of a source table, or None before its first successful load."""
-    from delta.tables import DeltaTable
-
-    path = config.table_path("ops", "watermarks")
-    if not DeltaTable.isDeltaTable(spark, path):
-        return None
-    row = (
-        spark.read.format("delta")
-        .load(path)
-        .where(f"source = '{source}' AND table_name = '{table}'")
-        .orderBy("updated_at", ascending=False)
-        .select("watermark_value", "watermark_key", "source_time")
-        .first()
-    )
-    return Watermark(row.watermark_value, row.watermark_key, row.source_time) if row else None
+    book = _BOOK.get()
+    if book is not None:
+        return book.read(source, table)
+    return _newest_marks(spark, config.table_path("ops", "watermarks")).get((source, table))
 
 
 def commit_watermark(
@@ -213,7 +296,8 @@ def commit_watermark(
     run_id: str,
     bronze_version: int | None,
 ) -> None:
-    """Moves the watermark; call only after the bronze commit that covers it."""
+    """Moves the watermark; call only after the bronze commit that covers it (inside a
+    :func:`watermark_book`, the move is queued and written when the book closes)."""
     row = {
         "source": source,
         "table_name": table,
@@ -224,4 +308,8 @@ def commit_watermark(
         "bronze_version": bronze_version,
         "updated_at": utcnow(),
     }
+    book = _BOOK.get()
+    if book is not None:
+        book.record(row)
+        return
     append_rows(spark, config.table_path("ops", "watermarks"), WATERMARKS_SCHEMA, [row])

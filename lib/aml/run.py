@@ -3,9 +3,11 @@
 What a scheduler calls daily or hourly. The steps are the jobs ``aml ingest``, ``aml build
 silver`` and ``aml build gold`` run one after the other in one JVM, so the session's start-up is
 paid once instead of three times. Each step is recorded in ``ops.job_runs`` as its own job, with
-its own watermarks, exactly as when it runs alone. A step that fails stops the run: the steps
-after it do not start, and the exit code says which kind of failure it was (2 configuration or
-schema drift, 3 source unavailable, 4 gold not published because a suite failed).
+its own watermarks, as when it runs alone; the run reads ``ops.watermarks`` once and writes the
+watermarks its steps moved in one commit at its end (:class:`aml.ops.WatermarkBook`). A step
+that fails stops the run: the steps after it do not start (the moves of those before it are
+still written), and the exit code says which kind of failure it was (2 configuration or schema
+drift, 3 source unavailable, 4 gold not published because a suite failed).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pyspark.sql import SparkSession
 
 from aml import spark_jobs
 from aml.config import Config, ConfigError, load_config
-from aml.ops import JobRun
+from aml.ops import JobRun, watermark_book
 
 log = logging.getLogger(__name__)
 STEPS = ("ingest", "silver", "gold")
@@ -83,7 +85,20 @@ def run(
         raise ConfigError(f"unknown step(s) {', '.join(unknown)}: choose from {', '.join(STEPS)}")
     runners = _runners(spark, config, source, full_refresh)
     result = PipelineRun()
-    for step in (s for s in STEPS if s in steps):
+    # the steps' watermarks: read once, written in one commit at the end (ops.WatermarkBook)
+    with watermark_book(spark, config):
+        _run_steps(spark, [s for s in STEPS if s in steps], runners, result, on_step)
+    return result
+
+
+def _run_steps(
+    spark: SparkSession,
+    steps: Sequence[str],
+    runners: dict[str, Callable[[], JobRun]],
+    result: PipelineRun,
+    on_step: Callable[[PipelineRun], None] | None,
+) -> None:
+    for step in steps:
         log.info("== step %s", step)
         started = time.monotonic()
         first_job = spark_jobs.job_ids(spark)
@@ -101,7 +116,6 @@ def run(
         result.steps.append(done)
         if on_step is not None:
             on_step(result)
-    return result
 
 
 def _print_step(step: StepResult) -> None:
