@@ -238,14 +238,20 @@ class WatermarkBook:
     def read(self, source: str, table: str) -> Watermark | None:
         if self.marks is None:
             self.marks = _newest_marks(self.spark, self.config.table_path("ops", "watermarks"))
+            # moves recorded before the first read (a full refresh reads no watermark) win
+            for row in self.pending:
+                self._apply(row)
         return self.marks.get((source, table))
 
     def record(self, row: dict) -> None:
         if self.marks is not None:
-            self.marks[(row["source"], row["table_name"])] = Watermark(
-                row["watermark_value"], row["watermark_key"], row["source_time"]
-            )
+            self._apply(row)
         self.pending.append(row)
+
+    def _apply(self, row: dict) -> None:
+        self.marks[(row["source"], row["table_name"])] = Watermark(
+            row["watermark_value"], row["watermark_key"], row["source_time"]
+        )
 
     def flush(self) -> None:
         """Appends the queued moves in one commit (a no-op when nothing moved)."""

@@ -58,3 +58,12 @@ def test_a_book_with_no_move_commits_nothing(spark, config):
     with watermark_book(spark, config):
         assert read_watermark(spark, config, "silver", "gold") == Watermark("1", None)
     assert _commits(spark, config) == before
+
+
+def test_a_move_recorded_before_the_first_read_is_what_that_read_returns(spark, config):
+    """A full refresh moves a watermark without reading it; a later read in the run (another
+    table read first, or the same table) must not answer the table's older row."""
+    commit_watermark(spark, config, "silver", "gold", Watermark("1", None), "r0", 1)
+    with watermark_book(spark, config):
+        commit_watermark(spark, config, "silver", "gold", Watermark("2", None), "r1", 2)
+        assert read_watermark(spark, config, "silver", "gold") == Watermark("2", None)
