@@ -16,12 +16,20 @@ as soon as the caller is done.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from pyspark.sql import DataFrame
 
 log = logging.getLogger(__name__)
+
+
+def union_all(parts: Sequence[DataFrame]) -> DataFrame:
+    """The rows of every frame in ``parts`` (at least one), matched by column name."""
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.unionByName(part)
+    return out
 
 
 def materialise(df: DataFrame) -> DataFrame:

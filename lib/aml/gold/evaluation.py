@@ -17,6 +17,7 @@ from typing import Any
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from aml.frames import union_all
 from aml.gold import profiles
 from aml.gold import rules as rule_sql
 from aml.gold.rulepack import Rule, RulePack
@@ -345,11 +346,18 @@ def _scoped_raw_hits(
     return out
 
 
-def _union(parts: list[DataFrame]) -> DataFrame:
-    out = parts[0]
-    for part in parts[1:]:
-        out = out.unionByName(part)
-    return out
+def _semi_in(hits_df: DataFrame, entries_df: DataFrame, on_subject: bool) -> DataFrame:
+    """Hits with an entry of their rule (and, ``on_subject``, of their subject) whose
+    ``[lo_s, hi_s]`` holds the hit's time: an equi-join, so a hash join."""
+    ts_s = F.unix_seconds(hits_df["event_ts"])
+    condition = (
+        (hits_df["rule_id"] == entries_df["rule_id"])
+        & (ts_s >= entries_df["lo_s"])
+        & (ts_s <= entries_df["hi_s"])
+    )
+    if on_subject:
+        condition &= hits_df["subject_token"] == entries_df["subject_token"]
+    return hits_df.join(entries_df, on=condition, how="left_semi")
 
 
 def _inside(
@@ -361,33 +369,14 @@ def _inside(
     writes no other kind of entry for either). Each kind's hits are read once, by one
     equi-join on (rule, subject) or on the rule, so the cut costs a hash join, not a comparison
     of every hit with every entry; the two sets are disjoint (a hit id names its rule)."""
+    by_subject_df = scope_df.where(F.col("subject_token").isNotNull())
+    every_df = scope_df.where(F.col("subject_token").isNull()).drop("subject_token")
     cut = []
     if subject_hits_df is not None:
-        ts_s = F.unix_seconds(subject_hits_df["event_ts"])
-        by_subject_df = scope_df.where(F.col("subject_token").isNotNull())
-        cut.append(
-            subject_hits_df.join(
-                by_subject_df,
-                on=(subject_hits_df["rule_id"] == by_subject_df["rule_id"])
-                & (subject_hits_df["subject_token"] == by_subject_df["subject_token"])
-                & (ts_s >= by_subject_df["lo_s"])
-                & (ts_s <= by_subject_df["hi_s"]),
-                how="left_semi",
-            )
-        )
+        cut.append(_semi_in(subject_hits_df, by_subject_df, on_subject=True))
     if span_hits_df is not None:
-        ts_s = F.unix_seconds(span_hits_df["event_ts"])
-        every_df = scope_df.where(F.col("subject_token").isNull()).drop("subject_token")
-        cut.append(
-            span_hits_df.join(
-                every_df,
-                on=(span_hits_df["rule_id"] == every_df["rule_id"])
-                & (ts_s >= every_df["lo_s"])
-                & (ts_s <= every_df["hi_s"]),
-                how="left_semi",
-            )
-        )
-    return _union(cut)
+        cut.append(_semi_in(span_hits_df, every_df, on_subject=False))
+    return union_all(cut)
 
 
 def alert_id(rule_id: Column, subject_token: Column, day: Column) -> Column:
@@ -448,11 +437,11 @@ def evaluate(
         raw = _scoped_raw_hits(spark, tx_df, rules, scope_df, policy or ScopePolicy())
     parts = {rule.id: with_identity(raw[rule.id], rule, lineage) for rule in rules}
     if scope_df is None:
-        return _union(list(parts.values()))
+        return union_all(list(parts.values()))
     subject_parts = [parts[r.id] for r in rules if r.kind not in SPAN_KINDS]
     span_parts = [parts[r.id] for r in rules if r.kind in SPAN_KINDS]
     return _inside(
-        _union(subject_parts) if subject_parts else None,
-        _union(span_parts) if span_parts else None,
+        union_all(subject_parts) if subject_parts else None,
+        union_all(span_parts) if span_parts else None,
         scope_df,
     )

@@ -23,6 +23,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from aml.frames import union_all
 from aml.gold.evaluation import SCOPE_SCHEMA, SPAN_KINDS, reach, subject_sides, unseen_payees
 from aml.gold.rulepack import Rule, RulePack
 
@@ -124,10 +125,7 @@ def _rule_points(rule: Rule, points_df: DataFrame, tx_df: DataFrame) -> DataFram
     parts = [points_df.select(F.col(side).alias("account"), "s") for side in subject_sides(rule)]
     if unseen_payees(rule):
         parts.append(payers_after(points_df, tx_df, rule.seconds("history_seconds")))
-    accounts_df = parts[0]
-    for part in parts[1:]:
-        accounts_df = accounts_df.unionByName(part)
-    return accounts_df
+    return union_all(parts)
 
 
 def _span(rule: Rule, points_df: DataFrame, before: int, after: int) -> DataFrame:
@@ -177,7 +175,4 @@ def build_scope(changes_df: DataFrame, tx_df: DataFrame, pack: RulePack) -> Data
                 "hi_s",
             )
         )
-    scope_df = parts[0]
-    for part in parts[1:]:
-        scope_df = scope_df.unionByName(part)
-    return scope_df.select(*[F.col(c.split()[0]) for c in SCOPE_SCHEMA.split(", ")])
+    return union_all(parts).select(*[F.col(c.split()[0]) for c in SCOPE_SCHEMA.split(", ")])
