@@ -13,7 +13,12 @@ Per scale (``--rows``, one or more), in one run of this script:
 5. **one row**: one earlier transaction corrected (its amount), then ``aml run``;
 6. **no change**: ``aml run`` again with nothing new in the source: what a run costs before any
    work, the floor under every increment of this design (the session, each step's reads of
-   its watermarks and sources, the bookkeeping).
+   its watermarks and sources, the bookkeeping);
+7. with ``--resident``, the same kinds of increment again (fresh rows of each kind) through one
+   resident ``aml run --every`` process, each cycle started by SIGUSR1 once its load is in
+   (the loads never overlap a cycle): its first cycle (nothing new: the session's warm-up),
+   then an hour (the second hour of that next day), one corrected row, a daily increment and
+   no change. Each is reported against the same full run, beside its separate-process twin.
 
 Each run's wall time, its steps' times and phases (from ``aml run --report``) and the peak
 memory of the run's process tree (Python driver + JVM + Python workers, sampled every 2 s, as
@@ -24,7 +29,7 @@ most 0.15), one row / full (at most 0.10), gate (the gold step's ``validate`` ph
 
 Usage (services must be up: ``aml services up``)::
 
-    .venv/bin/python bench/bench_pipeline.py --rows 1000000 [3000000 10000000]
+    .venv/bin/python bench/bench_pipeline.py --rows 1000000 [3000000 10000000] [--resident]
 
 Keys are ephemeral (generated for the run, never written). Writes ``var/bench/pipeline.json``.
 """
@@ -37,6 +42,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -161,44 +167,140 @@ def aml_run(env: dict[str, str], report: Path, log_file: Path) -> dict[str, Any]
     # each progress line ends a phase of the run: the session's start, then one line per step
     edges = [0.0] + [t for _, t in marks[: 1 + len(result["steps"])]]
 
-    def peak(lo: float, hi: float) -> dict[str, float]:
-        """The sample of largest PSS between ``lo`` and ``hi`` seconds, in GiB."""
-        window = [mem for t, mem in samples if lo <= t <= hi] or [{}]
-        top = max(window, key=lambda mem: mem.get("pss", 0))
-        return {k: v if k == "python_processes" else round(v / 2**30, 2) for k, v in top.items()}
-
     result["wall_seconds"] = round(wall, 1)
-    result["session_memory"] = peak(edges[0], edges[1])
-    for n, step in enumerate(result["steps"]):
-        step["memory"] = peak(edges[n + 1], edges[n + 2])
-        step["peak_gib"] = step["memory"].get("pss", 0.0)
-    result["memory"] = peak(0.0, wall)
+    result["session_memory"] = _peak(samples, edges[0], edges[1])
+    _step_peaks(result, samples, edges[1:])
+    result["memory"] = _peak(samples, 0.0, wall)
     result["peak_gib"] = result["memory"].get("pss", 0.0)
     return result
 
 
-def _first_hour(src: Path, out: Path) -> int:
-    """Writes the rows of ``src`` (a day's transactions.csv, in time order) within its first
-    hour to ``out``; returns how many."""
+def _peak(samples: list[tuple[float, dict[str, int]]], lo: float, hi: float) -> dict[str, float]:
+    """The sample of largest PSS between ``lo`` and ``hi`` seconds, in GiB."""
+    window = [mem for t, mem in samples if lo <= t <= hi] or [{}]
+    top = max(window, key=lambda mem: mem.get("pss", 0))
+    return {k: v if k == "python_processes" else round(v / 2**30, 2) for k, v in top.items()}
+
+
+def _step_peaks(
+    result: dict[str, Any], samples: list[tuple[float, dict[str, int]]], edges: list[float]
+) -> None:
+    """Each step's peak memory, the step lasting from ``edges[n]`` to ``edges[n + 1]``."""
+    for n, step in enumerate(result["steps"]):
+        step["memory"] = _peak(samples, edges[n], edges[n + 1])
+        step["peak_gib"] = step["memory"].get("pss", 0.0)
+
+
+class Resident:
+    """``aml run --every`` in a process of its own, for the increments' warm twins.
+
+    Its interval is a day, so it runs only when told: :meth:`cycle` sends SIGUSR1 (the bench's
+    load is in by then) and waits for the cycle's last line, so a load never overlaps a cycle.
+    Memory is sampled as for :func:`aml_run`, over the process's whole life.
+    """
+
+    def __init__(self, env: dict[str, str], report: Path, log_file: Path) -> None:
+        report.unlink(missing_ok=True)
+        self.report = report
+        self.started = time.monotonic()
+        self.log = log_file.open("a")
+        cmd = [str(PROJECT_ROOT / ".venv" / "bin" / "aml"), "run", "--every", "86400",
+               "--report", str(report)]  # fmt: skip
+        self.proc = subprocess.Popen(
+            cmd, env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=self.log, text=True
+        )
+        self.lines: list[tuple[str, float]] = []
+        self.samples: list[tuple[float, dict[str, int]]] = []
+        self.changed = threading.Condition()
+        self.done = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.log.write(line)
+            with self.changed:
+                self.lines.append((line.strip(), time.monotonic() - self.started))
+                self.changed.notify_all()
+        with self.changed:
+            self.done.set()
+            self.changed.notify_all()
+
+    def _sample(self) -> None:
+        while not self.done.is_set():
+            self.samples.append((time.monotonic() - self.started, _tree_memory(self.proc.pid)))
+            self.done.wait(SAMPLE_SECONDS)
+
+    def _line(self, prefix: str, timeout: float = 4 * 3600) -> float:
+        """Seconds (since the start) at which a line starting with ``prefix`` came."""
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while True:
+                for line, t in self.lines:
+                    if line.startswith(prefix):
+                        return t
+                if self.done.is_set() or time.monotonic() > deadline:
+                    raise SystemExit(
+                        f"resident aml run: no '{prefix}' line (exit code {self.proc.poll()}): "
+                        f"see {self.log.name}"
+                    )
+                self.changed.wait(10)
+
+    def cycle(self, n: int) -> dict[str, Any]:
+        """Cycle ``n`` (the first starts by itself; later ones on SIGUSR1): its report with
+        wall time and peak memory per step."""
+        if n > 1:
+            self.proc.send_signal(signal.SIGUSR1)
+        start = self._line(f"cycle {n} started")
+        end = self._line(f"cycle {n}: ")
+        result = json.loads(self.report.read_text())
+        assert result["cycle"] == n and result["finished"], result
+        steps = {line.split()[0]: t for line, t in self.lines if start <= t <= end}
+        edges = [start] + [steps.get(s["step"], end) for s in result["steps"]]
+        result["wall_seconds"] = round(end - start, 1)
+        _step_peaks(result, self.samples, edges)
+        result["memory"] = _peak(self.samples, start, end)
+        result["peak_gib"] = result["memory"].get("pss", 0.0)
+        return result
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=3600)
+        self.done.wait(60)
+        self.log.close()
+        if code != 0:
+            raise SystemExit(f"resident aml run exited with {code}")
+
+
+def _hour(src: Path, out: Path, hour: int = 0) -> int:
+    """Writes the rows of ``src`` (a day's transactions.csv, in time order) within its hour
+    ``hour`` (0: the first) to ``out``; returns how many."""
     with src.open(newline="") as fh, out.open("w", newline="") as dst:
         reader, writer = csv.reader(fh), csv.writer(dst)
         header = next(reader)
         writer.writerow(header)
         time_col = header.index("Time")
         n = 0
+        prefix = f"{hour:02d}:"
         for row in reader:
-            if not row[time_col].startswith("00:"):
+            if row[time_col] < prefix:
+                continue
+            if not row[time_col].startswith(prefix):
                 break
             writer.writerow(row)
             n += 1
     return n
 
 
-def _one_correction(updates: Path, out: Path) -> str:
-    """A one-row updates.csv: the first correction of ``updates`` with its amount changed."""
+def _one_correction(updates: Path, out: Path, nth: int = 0) -> str:
+    """A one-row updates.csv: correction ``nth`` (0: the first) of ``updates`` with its amount
+    changed."""
     with updates.open(newline="") as fh:
         reader = csv.reader(fh)
-        header, row = next(reader), next(reader)
+        header = next(reader)
+        for _ in range(nth + 1):
+            row = next(reader)
     amount = header.index("Amount")
     row[amount] = f"{float(row[amount]) + 1234.56:.2f}"
     with out.open("w", newline="") as fh:
@@ -206,7 +308,9 @@ def _one_correction(updates: Path, out: Path) -> str:
     return row[0]
 
 
-def scale(rows: int, seed: int, env: dict[str, str], work: Path) -> dict[str, Any]:
+def scale(
+    rows: int, seed: int, env: dict[str, str], work: Path, resident: bool = False
+) -> dict[str, Any]:
     dataset = BENCH / "data" / f"pipeline-{rows}-{seed}"
     lake = BENCH / "pipeline-lake"
     shutil.rmtree(lake, ignore_errors=True)
@@ -252,7 +356,7 @@ def scale(rows: int, seed: int, env: dict[str, str], work: Path) -> dict[str, An
     nxt = generate_increment(dataset, update_share=0.0)
     inc_dir = dataset / "increments" / f"{nxt['increment']:04d}"
     hour_csv = work / "hour.csv"
-    n_hour = _first_hour(inc_dir / "transactions.csv", hour_csv)
+    n_hour = _hour(inc_dir / "transactions.csv", hour_csv)
     since = source_clock(config)
     with loader.Loader(config, "postgres") as load:
         load.transactions(hour_csv, int(nxt["first_transaction_id"]))
@@ -268,6 +372,11 @@ def scale(rows: int, seed: int, env: dict[str, str], work: Path) -> dict[str, An
     runs["no_change"] = timed_run("no change", {})
 
     full = runs["full"]["wall_seconds"]
+    warm: dict[str, Any] = {}
+    if resident:
+        # the next day's second hour follows its first hour's ids
+        after_hour = int(nxt["first_transaction_id"]) + n_hour
+        warm = _resident_runs(config, env, work, log_file, dataset, daily, inc_dir, after_hour)
     gold = next(s for s in runs["full"]["steps"] if s["step"] == "gold")
     return {
         "rows": rows,
@@ -283,7 +392,72 @@ def scale(rows: int, seed: int, env: dict[str, str], work: Path) -> dict[str, An
             "gate_share": round(gold["phases"].get("validate", 0.0) / gold["seconds"], 3),
         },
         "full_seconds_per_million_rows": round(full / (rows / 1e6), 1),
+        **(
+            {
+                "resident_runs": warm,
+                "resident_ratios": {
+                    f"{kind}_share": round(warm[kind]["wall_seconds"] / full, 3)
+                    for kind in ("daily", "hour", "one_row", "no_change")
+                },
+            }
+            if warm
+            else {}
+        ),
     }
+
+
+def _resident_runs(
+    config: Config,
+    env: dict[str, str],
+    work: Path,
+    log_file: Path,
+    dataset: Path,
+    daily: dict[str, Any],
+    next_day: Path,
+    next_first_id: int,
+) -> dict[str, Any]:
+    """The increments' warm twins through one resident ``aml run --every`` (:class:`Resident`):
+    fresh rows of each kind, each load in before its cycle starts."""
+    resident = Resident(env, work / "resident-report.json", log_file)
+    runs: dict[str, Any] = {}
+
+    def timed_cycle(name: str, n: int, detail: dict[str, Any]) -> None:
+        print(f"  resident {name}: cycle {n} ...", flush=True)
+        result = {**detail, **resident.cycle(n)}
+        steps = ", ".join(
+            f"{s['step']} {s['seconds']}s/{s['peak_gib']}GiB" for s in result["steps"]
+        )
+        print(f"  resident {name}: {result['wall_seconds']}s ({steps})", flush=True)
+        runs[name] = result
+
+    try:
+        timed_cycle("warm_up", 1, {})  # nothing new: the first cycle of the session
+
+        hour_csv = work / "hour-2.csv"
+        n_hour = _hour(next_day / "transactions.csv", hour_csv, hour=1)
+        since = source_clock(config)
+        with loader.Loader(config, "postgres") as load:
+            load.transactions(hour_csv, next_first_id)
+        age_load(config, since, AGES["hour"])
+        timed_cycle("hour", 2, {"new_rows": n_hour})
+
+        one_csv = work / "one-row-2.csv"
+        updates = dataset / "increments" / f"{daily['increment']:04d}" / "updates.csv"
+        changed = _one_correction(updates, one_csv, nth=1)
+        with loader.Loader(config, "postgres") as load:
+            load.updates(one_csv)
+        timed_cycle("one_row", 3, {"corrected_rows": 1, "transaction_id": changed})
+
+        day = generate_increment(dataset, update_share=0.005)
+        since = source_clock(config)
+        loader.load(config, "postgres", dataset=dataset, increments=[f"{day['increment']:04d}"])
+        age_load(config, since, AGES["daily"])
+        timed_cycle("daily", 4, {"new_rows": day["rows"], "corrected_rows": day["updates"]})
+
+        timed_cycle("no_change", 5, {})
+    finally:
+        resident.stop()
+    return runs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -291,6 +465,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--out", type=Path, default=BENCH / "pipeline.json")
+    parser.add_argument(
+        "--resident",
+        action="store_true",
+        help="also run each kind of increment through one resident `aml run --every` process",
+    )
     args = parser.parse_args(argv)
     env = {
         **os.environ,
@@ -300,9 +479,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     work = BENCH / "pipeline-work"
     work.mkdir(parents=True, exist_ok=True)
-    scales = [scale(rows, args.seed, env, work) for rows in args.rows]
+    scales = [scale(rows, args.seed, env, work, args.resident) for rows in args.rows]
     result = {
-        "command": "bench/bench_pipeline.py --rows " + " ".join(map(str, args.rows)),
+        "command": "bench/bench_pipeline.py --rows "
+        + " ".join(map(str, args.rows))
+        + (" --resident" if args.resident else ""),
         "targets": TARGETS,
         "scales": scales,
     }
@@ -318,6 +499,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['gate_share']:>7.1%} "
             f"{s['full_seconds_per_million_rows']:>9} {s['runs']['full']['peak_gib']:>9}"
         )
+    for s in scales:
+        if "resident_ratios" in s:
+            r = s["resident_ratios"]
+            print(
+                f"{s['rows']:>11,} {'resident':>8} {r['daily_share']:>7.1%} "
+                f"{r['hour_share']:>7.1%} {r['one_row_share']:>7.1%} {r['no_change_share']:>7.1%}"
+            )
     t = TARGETS
     print(
         f"targets: daily <= {t['daily_share']:.0%}, one row <= {t['one_row_share']:.0%}, "
