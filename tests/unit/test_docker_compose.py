@@ -114,9 +114,12 @@ def test_commands_name_real_cli_commands_and_classes():
     assert args.command == "demo"
     assert build_parser().parse_args(SERVICES["stream"]["command"][1:]).command == "stream"
     assert SERVICES["stream"]["stop_signal"] == "SIGTERM"
+    scheduled = build_parser().parse_args(SERVICES["scheduler"]["command"][1:])
+    assert scheduled.command == "run" and scheduled.every == 3600
+    assert SERVICES["scheduler"]["stop_signal"] == "SIGTERM"
     assert "org.apache.spark.deploy.master.Master" in " ".join(SERVICES["spark-master"]["command"])
     assert "spark://spark-master:7077" in " ".join(SERVICES["spark-worker"]["command"])
-    for name in ("jobs", "stream", "notebook", "spark-worker"):
+    for name in ("jobs", "stream", "scheduler", "notebook", "spark-worker"):
         assert SERVICES[name]["image"] == SERVICES["spark-master"]["image"]
 
 
