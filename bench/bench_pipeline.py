@@ -16,9 +16,11 @@ Per scale (``--rows``, one or more), in one run of this script:
    its watermarks and sources, the bookkeeping);
 7. with ``--resident``, the same kinds of increment again (fresh rows of each kind) through one
    resident ``aml run --every`` process, each cycle started by SIGUSR1 once its load is in
-   (the loads never overlap a cycle): its first cycle (nothing new: the session's warm-up),
-   then an hour (the second hour of that next day), one corrected row, a daily increment and
-   no change. Each is reported against the same full run, beside its separate-process twin.
+   (the loads never overlap a cycle): its first cycle (the next day's second hour: the
+   session's warm-up), then its third hour, one corrected row, a daily increment and no
+   change. Each is reported against the same full run, beside its separate-process twin.
+   With ``--full-only``, steps 3-7 are skipped: the scale series (3M and 10M rows), where
+   the full run's time and memory per step are what is measured.
 
 Each run's wall time, its steps' times and phases (from ``aml run --report``) and the peak
 memory of the run's process tree (Python driver + JVM + Python workers, sampled every 2 s, as
@@ -30,6 +32,7 @@ most 0.15), one row / full (at most 0.10), gate (the gold step's ``validate`` ph
 Usage (services must be up: ``aml services up``)::
 
     .venv/bin/python bench/bench_pipeline.py --rows 1000000 [3000000 10000000] [--resident]
+    .venv/bin/python bench/bench_pipeline.py --rows 1000000 10000000 --full-only
 
 Keys are ephemeral (generated for the run, never written). Writes ``var/bench/pipeline.json``.
 """
@@ -309,7 +312,12 @@ def _one_correction(updates: Path, out: Path, nth: int = 0) -> str:
 
 
 def scale(
-    rows: int, seed: int, env: dict[str, str], work: Path, resident: bool = False
+    rows: int,
+    seed: int,
+    env: dict[str, str],
+    work: Path,
+    resident: bool = False,
+    full_only: bool = False,
 ) -> dict[str, Any]:
     dataset = BENCH / "data" / f"pipeline-{rows}-{seed}"
     lake = BENCH / "pipeline-lake"
@@ -344,6 +352,19 @@ def scale(
     loaded = time.monotonic() - t
     age_load(config, since, AGES["full"])
     runs: dict[str, Any] = {"full": timed_run("full", {})}
+    full = runs["full"]["wall_seconds"]
+    gold = next(s for s in runs["full"]["steps"] if s["step"] == "gold")
+    measured = {
+        "rows": rows,
+        "seed": seed,
+        "generate_seconds": round(generated, 1),
+        "load_seconds": round(loaded, 1),
+        "runs": runs,
+        "full_seconds_per_million_rows": round(full / (rows / 1e6), 1),
+    }
+    gate_share = round(gold["phases"].get("validate", 0.0) / gold["seconds"], 3)
+    if full_only:
+        return {**measured, "ratios": {"gate_share": gate_share}}
 
     daily = generate_increment(dataset, update_share=0.005)
     since = source_clock(config)
@@ -371,27 +392,20 @@ def scale(
     runs["one_row"] = timed_run("one row", {"corrected_rows": 1, "transaction_id": changed})
     runs["no_change"] = timed_run("no change", {})
 
-    full = runs["full"]["wall_seconds"]
     warm: dict[str, Any] = {}
     if resident:
         # the next day's second hour follows its first hour's ids
         after_hour = int(nxt["first_transaction_id"]) + n_hour
         warm = _resident_runs(config, env, work, log_file, dataset, daily, inc_dir, after_hour)
-    gold = next(s for s in runs["full"]["steps"] if s["step"] == "gold")
     return {
-        "rows": rows,
-        "seed": seed,
-        "generate_seconds": round(generated, 1),
-        "load_seconds": round(loaded, 1),
-        "runs": runs,
+        **measured,
         "ratios": {
             "daily_share": round(runs["daily"]["wall_seconds"] / full, 3),
             "hour_share": round(runs["hour"]["wall_seconds"] / full, 3),
             "one_row_share": round(runs["one_row"]["wall_seconds"] / full, 3),
             "no_change_share": round(runs["no_change"]["wall_seconds"] / full, 3),
-            "gate_share": round(gold["phases"].get("validate", 0.0) / gold["seconds"], 3),
+            "gate_share": gate_share,
         },
-        "full_seconds_per_million_rows": round(full / (rows / 1e6), 1),
         **(
             {
                 "resident_runs": warm,
@@ -417,11 +431,19 @@ def _resident_runs(
     next_first_id: int,
 ) -> dict[str, Any]:
     """The increments' warm twins through one resident ``aml run --every`` (:class:`Resident`):
-    fresh rows of each kind, each load in before its cycle starts."""
-    resident = Resident(env, work / "resident-report.json", log_file)
+    fresh rows of each kind, each load in before its cycle starts. Its first cycle takes the
+    next day's second hour (the session's warm-up: the JVM's start, class loading and the JIT
+    on real work); then its third hour, one corrected row, a daily increment and nothing.
+    Before each load the rows of the last hour are stamped an hour older, as an hourly cycle
+    finds the previous cycle's rows: out of the look-back (the loads' own stamps stay, ahead
+    of the watermark)."""
     runs: dict[str, Any] = {}
+    resident: Resident | None = None
 
     def timed_cycle(name: str, n: int, detail: dict[str, Any]) -> None:
+        nonlocal resident
+        if resident is None:  # its first cycle starts as soon as its session is up
+            resident = Resident(env, work / "resident-report.json", log_file)
         print(f"  resident {name}: cycle {n} ...", flush=True)
         result = {**detail, **resident.cycle(n)}
         steps = ", ".join(
@@ -430,34 +452,46 @@ def _resident_runs(
         print(f"  resident {name}: {result['wall_seconds']}s ({steps})", flush=True)
         runs[name] = result
 
-    try:
-        timed_cycle("warm_up", 1, {})  # nothing new: the first cycle of the session
+    def an_hour_later() -> None:
+        age_load(config, source_clock(config) - dt.timedelta(hours=1), "1 hour")
 
-        hour_csv = work / "hour-2.csv"
-        n_hour = _hour(next_day / "transactions.csv", hour_csv, hour=1)
-        since = source_clock(config)
+    def load_hour(hour: int, first_id: int) -> int:
+        hour_csv = work / f"hour-{hour}.csv"
+        n = _hour(next_day / "transactions.csv", hour_csv, hour=hour)
+        an_hour_later()
         with loader.Loader(config, "postgres") as load:
-            load.transactions(hour_csv, next_first_id)
-        age_load(config, since, AGES["hour"])
+            load.transactions(hour_csv, first_id)
+        return n
+
+    try:
+        n_warm = load_hour(1, next_first_id)
+        timed_cycle("warm_up", 1, {"new_rows": n_warm})
+        n_hour = load_hour(2, next_first_id + n_warm)
         timed_cycle("hour", 2, {"new_rows": n_hour})
 
         one_csv = work / "one-row-2.csv"
         updates = dataset / "increments" / f"{daily['increment']:04d}" / "updates.csv"
         changed = _one_correction(updates, one_csv, nth=1)
+        an_hour_later()
         with loader.Loader(config, "postgres") as load:
             load.updates(one_csv)
         timed_cycle("one_row", 3, {"corrected_rows": 1, "transaction_id": changed})
 
         day = generate_increment(dataset, update_share=0.005)
-        since = source_clock(config)
+        an_hour_later()
         loader.load(config, "postgres", dataset=dataset, increments=[f"{day['increment']:04d}"])
-        age_load(config, since, AGES["daily"])
         timed_cycle("daily", 4, {"new_rows": day["rows"], "corrected_rows": day["updates"]})
 
+        an_hour_later()
         timed_cycle("no_change", 5, {})
     finally:
-        resident.stop()
+        if resident is not None:
+            resident.stop()
     return runs
+
+
+def _share(ratio: float | None) -> str:
+    return f"{'-':>7}" if ratio is None else f"{ratio:>7.1%}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -470,7 +504,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also run each kind of increment through one resident `aml run --every` process",
     )
+    parser.add_argument(
+        "--full-only",
+        action="store_true",
+        help="only the full run per scale (the scale series: its time and memory per step)",
+    )
     args = parser.parse_args(argv)
+    if args.resident and args.full_only:
+        parser.error("--resident measures increments; --full-only skips them")
     env = {
         **os.environ,
         "AML_FERNET_KEYS": Fernet.generate_key().decode(),
@@ -479,26 +520,38 @@ def main(argv: list[str] | None = None) -> int:
     }
     work = BENCH / "pipeline-work"
     work.mkdir(parents=True, exist_ok=True)
-    scales = [scale(rows, args.seed, env, work, args.resident) for rows in args.rows]
+    scales: list[dict[str, Any]] = []
     result = {
         "command": "bench/bench_pipeline.py --rows "
         + " ".join(map(str, args.rows))
-        + (" --resident" if args.resident else ""),
+        + (" --resident" if args.resident else "")
+        + (" --full-only" if args.full_only else ""),
         "targets": TARGETS,
         "scales": scales,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    for rows in args.rows:  # written after each scale: a long series keeps what it measured
+        scales.append(scale(rows, args.seed, env, work, args.resident, args.full_only))
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\n{'rows':>11} {'full s':>8} {'daily':>7} {'hour':>7} {'1 row':>7} {'none':>7} "
           f"{'gate':>7} {'s/M rows':>9} {'peak GiB':>9}")  # fmt: skip
     for s in scales:
-        r = s["ratios"]
+        shares = " ".join(
+            _share(s["ratios"].get(f"{kind}_share"))
+            for kind in ("daily", "hour", "one_row", "no_change", "gate")
+        )
         print(
-            f"{s['rows']:>11,} {s['runs']['full']['wall_seconds']:>8} {r['daily_share']:>7.1%} "
-            f"{r['hour_share']:>7.1%} {r['one_row_share']:>7.1%} {r['no_change_share']:>7.1%} "
-            f"{r['gate_share']:>7.1%} "
+            f"{s['rows']:>11,} {s['runs']['full']['wall_seconds']:>8} {shares} "
             f"{s['full_seconds_per_million_rows']:>9} {s['runs']['full']['peak_gib']:>9}"
         )
+    if len(scales) > 1:
+        print("\nfull run per step (s / peak GiB):")
+        for s in scales:
+            steps = "  ".join(
+                f"{st['step']} {st['seconds']} / {st['peak_gib']}"
+                for st in s["runs"]["full"]["steps"]
+            )
+            print(f"{s['rows']:>11,} {steps}")
     for s in scales:
         if "resident_ratios" in s:
             r = s["resident_ratios"]

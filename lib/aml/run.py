@@ -230,13 +230,17 @@ def execute(args: argparse.Namespace) -> int:
         raise ConfigError("--runs needs --every (a resident run)")
     if args.every is not None:
         schedule = Schedule(args.every, args.runs, args.max_failures)
+        # before the session: a signal during its start must not end the process
+        stop, wake = _stop_and_wake_on_signals()
     started = time.monotonic()
     spark = build_session(config, "aml-run")
     session_seconds = time.monotonic() - started
     print(f"session started in {session_seconds:.1f}s", flush=True)
 
     def run_once(cycle: int) -> int:
-        cycle_started, cycle_at = time.monotonic(), time.time()
+        # a single run counts from the process's start, as before; a cycle from its own
+        cycle_started = started if schedule is None else time.monotonic()
+        cycle_at = time.time()
 
         def report(so_far: PipelineRun, finished: bool) -> None:
             if not args.report:
@@ -278,7 +282,6 @@ def execute(args: argparse.Namespace) -> int:
 
     if schedule is None:
         return run_once(1)
-    stop, wake = _stop_and_wake_on_signals()
     log.info("run: resident, every %ss (pid %d)", schedule.every, os.getpid())
     return resident(run_once, schedule, stop, wake)
 

@@ -1,7 +1,7 @@
 """``aml run`` (``jobs/run_pipeline.py``): ingest, silver and gold in one process, each step
 recorded as its own job; a step that fails stops the run with its exit code and nothing after
 it runs; a run killed after its last commit, before it writes its watermarks, is rerun to the
-tables of a clean build."""
+tables of a clean build; resident cycles in one session take new rows exactly once."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from tests.integration.gold_data import comparable
@@ -21,6 +22,7 @@ from aml import delta_io
 from aml.config import PROJECT_ROOT, Config
 from aml.gold import job as gold_job
 from aml.ops import latest_runs
+from aml.run import PipelineRun, Schedule, resident, run
 from aml.services.isolated import free_ports
 from aml.sources import db
 
@@ -59,6 +61,9 @@ def _runs(spark, config: Config) -> dict[str, list[str]]:
 def test_a_failed_step_stops_the_run_a_killed_run_is_rerun_then_all_three_steps_are_done(
     spark, services: Config, tmp_path
 ):
+    """... and then two resident cycles (``aml run --every``'s loop) in one session take the
+    rows inserted before each of them exactly once: nothing of a cycle's state (watermarks,
+    Delta snapshots, held frames) is stale in the next; gold ends as a rebuild from scratch."""
     config, overrides = relocated_lake(services, tmp_path)
     with db.connect(config, "postgres") as conn:
         reset(conn)
@@ -110,49 +115,27 @@ def test_a_failed_step_stops_the_run_a_killed_run_is_rerun_then_all_three_steps_
         moved = {(r.source, r.table_name) for r in marks_df.collect()}
         assert moved >= {("postgres", "transactions"), ("silver", "gold")}, moved
 
-        # gold as the rerun left it is gold rebuilt from scratch
+        results: list[PipelineRun] = []
+
+        new_ids = {1: (ROWS + 1, ROWS + 300), 2: (ROWS + 301, ROWS + 400)}
+
+        def run_once(cycle: int) -> int:
+            with db.connect(config, "postgres") as conn:
+                insert_rows(conn, "postgresql", *new_ids[cycle])
+            results.append(run(spark, config))
+            return 0
+
+        assert resident(run_once, Schedule(0, runs=2), threading.Event(), threading.Event()) == 0
+        written = [{s.step: s.rows_written for s in r.steps} for r in results]
+        assert [w["ingest"] for w in written] == [300, 100], written
+        silver_df = spark.read.format("delta").load(config.table_path("silver", "transactions"))
+        assert silver_df.count() == silver_df.select("transaction_id").distinct().count()
+        assert silver_df.count() == ROWS + 400
+        statuses = _runs(spark, config)
+        assert statuses["build_silver"] == ["SUCCEEDED"] * 4, statuses
+
+        # gold as the reruns and the cycles left it is gold rebuilt from scratch
         gold_tables = ("suspicious_transactions", "alerts")
         rerun = {t: comparable(_gold(spark, config, t)) for t in gold_tables}
         gold_job.run(spark, config, full_refresh=True)
         assert rerun == {t: comparable(_gold(spark, config, t)) for t in gold_tables}
-
-
-def test_resident_cycles_in_one_session_take_each_new_row_once_and_equal_a_rebuild(
-    spark, services: Config, tmp_path
-):
-    """``aml run --every``'s loop in one session: the second cycle sees the rows inserted after
-    the first, nothing from the first cycle's state is stale (watermarks, Delta snapshots, held
-    frames), and gold ends as a rebuild from scratch."""
-    import threading
-
-    from aml.run import Schedule, resident, run
-
-    config, _ = relocated_lake(services, tmp_path)
-    with db.connect(config, "postgres") as conn:
-        reset(conn)
-        insert_rows(conn, "postgresql", 1, ROWS)
-    results = []
-
-    def run_once(cycle: int) -> int:
-        if cycle == 2:
-            with db.connect(config, "postgres") as conn:
-                insert_rows(conn, "postgresql", ROWS + 1, ROWS + 200)
-        results.append(run(spark, config))
-        return 0
-
-    with ephemeral_keys():
-        code = resident(run_once, Schedule(0, runs=3), threading.Event(), threading.Event())
-        assert code == 0
-        written = [{s.step: s.rows_written for s in r.steps} for r in results]
-        assert written[0]["ingest"] >= ROWS and written[1]["ingest"] == 200, written
-        assert written[2]["ingest"] == 0 and written[2]["silver"] == 0, written
-        silver_df = spark.read.format("delta").load(config.table_path("silver", "transactions"))
-        assert silver_df.count() == silver_df.select("transaction_id").distinct().count()
-        assert silver_df.count() == ROWS + 200
-        assert _runs(spark, config) == {
-            job: ["SUCCEEDED"] * 3 for job in ("ingest_jdbc", "build_silver", "build_gold")
-        }
-        gold_tables = ("suspicious_transactions", "alerts")
-        cycled = {t: comparable(_gold(spark, config, t)) for t in gold_tables}
-        gold_job.run(spark, config, full_refresh=True)
-        assert cycled == {t: comparable(_gold(spark, config, t)) for t in gold_tables}
