@@ -29,7 +29,7 @@ def saml_d_file(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.mark.parametrize("source", ["postgres", "mariadb"])
 def test_saml_d_csv_flows_into_bronze_unchanged(
-    spark, services: Config, saml_d_file, tmp_path, source
+    spark, services: Config, saml_d_file, tmp_path, source, monkeypatch
 ):
     from pyspark.sql import functions as F
 
@@ -39,6 +39,8 @@ def test_saml_d_csv_flows_into_bronze_unchanged(
         cur.execute("TRUNCATE TABLE core.transactions")
         cur.execute("DELETE FROM core.loaded_files")
         conn.commit()
+    # the command loads into this test's source database (a pytest-xdist worker has its own)
+    monkeypatch.setenv("AML_OVERRIDES", str(config.write_overrides(tmp_path / "overrides.toml")))
     assert aml_main(["load", "--source", source, "--saml-d", str(saml_d_file)]) == 0
     job.run(spark, config, ["transactions"], source)
 
