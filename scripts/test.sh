@@ -3,8 +3,9 @@
 # Extra arguments go to pytest (e.g. `scripts/test.sh -m unit`).
 #
 # The tests run on AML_TEST_WORKERS pytest-xdist workers (default 0: in this process; 2 spreads
-# them over two workers, each with a Spark session of its own; not yet measured on the whole
-# suite, hence not the default). A module's tests stay on one worker: see tests/conftest.py.
+# them over two workers, each with a Spark session of its own: on a 2-core machine the whole
+# suite took as long as in one process, hence not the default). A module's tests stay on one
+# worker: see tests/conftest.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
