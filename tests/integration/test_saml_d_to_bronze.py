@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from tests.integration.relocate import relocated_lake
 
 from aml.cli import main as aml_main
 from aml.config import Config
@@ -33,14 +34,15 @@ def test_saml_d_csv_flows_into_bronze_unchanged(
 ):
     from pyspark.sql import functions as F
 
-    config = services.with_lake(tmp_path / "lake")
+    # the command below reads the overrides file, so it loads into this test's source database
+    # (a pytest-xdist worker has its own)
+    config, overrides = relocated_lake(services, tmp_path, source=source)
     with db.connect(config, source) as conn:
         cur = conn.cursor()
         cur.execute("TRUNCATE TABLE core.transactions")
         cur.execute("DELETE FROM core.loaded_files")
         conn.commit()
-    # the command loads into this test's source database (a pytest-xdist worker has its own)
-    monkeypatch.setenv("AML_OVERRIDES", str(config.write_overrides(tmp_path / "overrides.toml")))
+    monkeypatch.setenv("AML_OVERRIDES", str(overrides))
     assert aml_main(["load", "--source", source, "--saml-d", str(saml_d_file)]) == 0
     job.run(spark, config, ["transactions"], source)
 
