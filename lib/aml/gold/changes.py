@@ -149,13 +149,16 @@ def scoped(
     """
     scope_df = build_scope(changes_df, tx_df, pack).localCheckpoint()
     new_hits_df = evaluate(spark, tx_df, pack, lineage, scope_df, policy).localCheckpoint()
-    replaced_df = in_intervals(published_hits_df, scope_df)
+    replaced_df = in_intervals(published_hits_df, scope_df).localCheckpoint()
     days_df = affected_alert_days(scope_df)
     kept_df = published_hits_df.join(replaced_df.select("hit_id"), on="hit_id", how="left_anti")
-    post_hits_df = kept_df.join(
-        days_df, on=["rule_id", "subject_token", "event_date"], how="left_semi"
-    ).unionByName(new_hits_df)
-    alerts_df = build_alerts(post_hits_df, pack, lineage)
+    # materialised once: the alerts, the reconciliation and the alerts' deletes read them
+    post_hits_df = (
+        kept_df.join(days_df, on=["rule_id", "subject_token", "event_date"], how="left_semi")
+        .unionByName(new_hits_df)
+        .localCheckpoint()
+    )
+    alerts_df = build_alerts(post_hits_df, pack, lineage).localCheckpoint()
     old_alerts_df = published_alerts_df.join(
         days_df.withColumnRenamed("event_date", "alert_date"),
         on=["rule_id", "subject_token", "alert_date"],

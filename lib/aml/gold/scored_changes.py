@@ -97,13 +97,17 @@ def scoped(
         .distinct()
     )
     kept_df = published_df.join(replaced_df.select("hit_id"), on="hit_id", how="left_anti")
+    # materialised once: consolidation reads the post-state hits in several aggregates, and
+    # the staged hits, the staged alerts and their deletes each read its two outputs again
     post_df = (
         kept_df.join(keys_df, on=list(KEYS), how="left_semi")
         .select(*new_hits_df.columns)
         .unionByName(new_hits_df)
+        .localCheckpoint()
     )
     alerted_df, alerts_df = consolidate(post_df, pack, lineage)
     alerted_df = _finish(alerted_df).localCheckpoint()
+    alerts_df = alerts_df.localCheckpoint()
     old_alerts_df = published_alerts_df.join(
         keys_df.withColumnRenamed("period_start", "alert_date"),
         on=["subject_token", "alert_date"],
