@@ -59,6 +59,9 @@ def lake(request, built: tuple[GoldLake, Keys], tmp_path_factory) -> Iterator[Go
         # which a run evaluates every subject instead; the tests here take the scoped path,
         # except one increment that sets the share to 0 (increment_past_the_changed_share)
         full_evaluation_share=1.0,
+        # and this lake is below the silver size from which a scoped profile refresh pays:
+        # scoped all the same
+        profiles_scoped_min_rows=0,
         **(scoped_reads if request.param == "v2" else {}),
     )
     with ephemeral_keys(keys):

@@ -17,7 +17,7 @@ from tests.unit.gold_rows import CASH_TYPES, DAY, T0, Tx, tx_df
 
 from aml import frames
 from aml.config import ConfigError
-from aml.gold import profiles
+from aml.gold import baselines, profiles
 from aml.gold.profiles import ProfileParams, ProfileScope
 
 COMPARED = tuple(c for c in profiles.ACCOUNT_PROFILE_COLUMNS if c not in ("profile_key",))
@@ -229,6 +229,17 @@ def test_params_from_a_toml_profiles_table(tmp_path, base_config):
 def test_invalid_params_are_refused(values):
     with pytest.raises(ConfigError):
         ProfileParams.from_mapping(values)
+
+
+def test_the_scoped_refresh_floor_is_a_whole_number_of_rows(base_config):
+    assert baselines.scoped_min_rows(base_config) == baselines.SCOPED_MIN_ROWS
+    for rows in (0, 5_000_000):
+        config = base_config.with_settings("gold", profiles_scoped_min_rows=rows)
+        assert baselines.scoped_min_rows(config) == rows
+    for bad in (-1, 1.5, "100000", True):
+        config = base_config.with_settings("gold", profiles_scoped_min_rows=bad)
+        with pytest.raises(ConfigError, match="profiles_scoped_min_rows must be a whole number"):
+            baselines.scoped_min_rows(config)
 
 
 def test_a_scope_names_weeks_by_their_monday(spark):

@@ -12,7 +12,9 @@ account is active that week) and in every week whose trailing window holds ``s``
 week containing ``s + H``. The scope is those accounts over the weeks from the earliest change's
 week to the latest change's ``+ H`` week; :func:`aml.gold.profiles.publish_profiles` replaces
 exactly the scope's rows and recomputes the segments of its weeks. The first run, a full refresh,
-missing tables or changed parameters rebuild both tables from the whole of silver.
+missing tables or changed parameters rebuild both tables from the whole of silver, and so does
+every run while silver is below ``[gold] profiles_scoped_min_rows`` (:func:`scoped_min_rows`),
+where the scoped refresh's fixed cost exceeds a rebuild's.
 
 Order: publish, then move the watermark; a crash between them repeats the same refresh, whose
 MERGE gives the same tables.
@@ -27,18 +29,37 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from aml import delta_io, frames
-from aml.config import Config
+from aml.config import Config, ConfigError
 from aml.gold import profiles
 from aml.ops import JobRun, Watermark, commit_watermark, read_watermark
 
 log = logging.getLogger(__name__)
 PROGRESS = ("silver", "profiles")
 TABLES = ("account_profiles", "segment_profiles")
+# Below this many silver rows a rebuild of both tables costs less than the scoped refresh's
+# fixed cost (its scope, held rows and two MERGEs): measured with bench/bench_gold_scope.py
+# (docs/BENCHMARKS.md, "Where scoping pays"), one changed row, rebuild against scoped refresh:
+# 8 s against 20 s at 20,000 rows, 22 s either way at 100,000, 97 s against 41 s at 1M.
+SCOPED_MIN_ROWS = 100_000
 
 
 def enabled(config: Config) -> bool:
     """``[gold] profiles`` (default true): whether the batch gold job maintains the profiles."""
     return bool(config.data.get("gold", {}).get("profiles", True))
+
+
+def scoped_min_rows(config: Config) -> int:
+    """``[gold] profiles_scoped_min_rows`` (default :data:`SCOPED_MIN_ROWS`; 0: always scoped).
+
+    Raises:
+        ConfigError: not a whole number >= 0.
+    """
+    value = config.data.get("gold", {}).get("profiles_scoped_min_rows", SCOPED_MIN_ROWS)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(
+            f"[gold] profiles_scoped_min_rows must be a whole number >= 0, got {value!r}"
+        )
+    return value
 
 
 def _monday(day: dt.date) -> dt.date:
@@ -76,6 +97,13 @@ def refresh(
     full = full or not done or built_with != params.hash or not exists
     if not full and int(done) >= upto:
         return {}
+    if not full:
+        floor = scoped_min_rows(config)
+        silver_rows = tx_df.count() if floor else 0
+        if silver_rows < floor:
+            log.info("profiles: %d silver rows, below [gold] profiles_scoped_min_rows (%d): "
+                     "rebuilt in full", silver_rows, floor)  # fmt: skip
+            full = True
     # the profile SQL reads its rows several times: held once (aml.frames), not re-scanned
     if full:
         with frames.held(tx_df) as rows_df:
