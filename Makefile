@@ -41,6 +41,7 @@ bench: setup ## run the benchmarks in bench/ (see docs/BENCHMARKS.md)
 	$(VENV)/aml services up
 	$(VENV)/python bench/bench_gold.py --rows 1000000 --repeat 2
 	$(VENV)/python bench/bench_pipeline.py --rows 1000000
+	$(VENV)/python bench/bench_gold_scope.py --rounds 2
 	$(VENV)/python bench/bench_detection.py --rows 1000000 --write-docs
 	$(VENV)/python bench/bench_stream.py --rate 2500 --seconds 300
 	$(VENV)/python bench/bench_stream.py --rate 20 --seconds 180 --out var/bench/stream-floor.json

@@ -1,0 +1,120 @@
+"""Where scoping pays: one changed silver row, gold run scoped and in full, alternately.
+
+Gold has two ways to take an increment (``aml.gold.evaluation.ScopePolicy``): re-evaluate only
+the subjects and time spans the changes reach (scoped), or evaluate every subject and merge the
+difference (what ``[gold] scoped_min_rows`` chooses below its floor). Both give the same tables;
+this measures which costs less on a given lake. Each round corrects one silver row (a Delta
+UPDATE of its amount, so the change feed holds it, as a silver MERGE of a corrected row would),
+then runs the real gold job (hits, alerts, gate, publish, profiles) in one Spark session with
+``scoped_min_rows = 0`` (scoped) or above silver's size (full). After one uncounted warm-up run,
+the two alternate, ``--rounds`` times each, so both see the same load on a shared machine; the
+report is each one's median and their ratio.
+
+Usage (after ``bench/bench_pipeline.py --rows N --full-only`` built var/bench/pipeline-lake)::
+
+    .venv/bin/python bench/bench_gold_scope.py [--lake var/bench/pipeline-lake/lake] [--rounds 2]
+
+The lake is copied first (the original is not changed). Writes ``var/bench/gold-scope.json``
+(``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from pyspark.sql import functions as F
+
+from aml.config import PROJECT_ROOT, load_config
+from aml.gold import job as gold_job
+from aml.ops import watermark_book
+from aml.spark import build_session
+
+BENCH = PROJECT_ROOT / "var" / "bench"
+POLICIES = ("scoped", "full")
+
+
+def _correct_one_row(spark, silver_path: str, round_no: int) -> int:
+    """Adds 0.01 to one silver row's amount (a different row each round); returns its id."""
+    from delta.tables import DeltaTable
+
+    row = spark.read.format("delta").load(silver_path).orderBy(F.rand(round_no)).first()
+    DeltaTable.forPath(spark, silver_path).update(
+        F.col("transaction_id") == row["transaction_id"], {"amount": F.col("amount") + 0.01}
+    )
+    return int(row["transaction_id"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lake", type=Path, default=BENCH / "pipeline-lake" / "lake")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=BENCH / "gold-scope.json")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    if not (args.lake / "silver" / "transactions").is_dir():
+        print(f"no silver.transactions under {args.lake}: build a lake first", file=sys.stderr)
+        return 2
+    lake = BENCH / "gold-scope-lake"
+    shutil.rmtree(lake, ignore_errors=True)
+    shutil.copytree(args.lake, lake)
+    base = load_config("local").with_lake(lake)
+    spark = build_session(base, "aml-bench-gold-scope")
+    silver_path = base.table_path("silver", "transactions")
+    silver_rows = spark.read.format("delta").load(silver_path).count()
+    configs = {
+        "scoped": base.with_settings("gold", scoped_min_rows=0),
+        "full": base.with_settings("gold", scoped_min_rows=silver_rows + 1),
+    }
+    runs: dict[str, list[dict]] = {policy: [] for policy in POLICIES}
+    # round 0 warms the session (class loading, the JIT on the real plans) and is not counted:
+    # the first gold run of a session costs far more than the next ones, whichever its policy
+    for round_no in range(args.rounds * len(POLICIES) + 1):
+        policy = POLICIES[round_no % len(POLICIES)]
+        transaction_id = _correct_one_row(spark, silver_path, round_no)
+        started = time.monotonic()
+        with watermark_book(spark, configs[policy]):
+            job_run = gold_job.run(spark, configs[policy])
+        seconds = round(time.monotonic() - started, 1)
+        phases = {k: round(v, 1) for k, v in job_run.phases.items()}
+        label = f"round {(round_no + 1) // 2}" if round_no else "warm-up"
+        print(f"  {policy:<6} {label}: {seconds:6.1f}s {phases}", flush=True)
+        if round_no:
+            runs[policy].append({"transaction_id": transaction_id, "seconds": seconds, **phases})
+    medians = {
+        policy: {
+            key: round(statistics.median(run.get(key, 0.0) for run in runs[policy]), 1)
+            for key in ("seconds", "evaluate", "validate", "publish", "profiles")
+        }
+        for policy in POLICIES
+    }
+    result = {
+        "command": " ".join(["bench/bench_gold_scope.py", *(argv or sys.argv[1:])]),
+        "silver_rows": silver_rows,
+        "rounds": args.rounds,
+        "runs": runs,
+        "medians": medians,
+        "full_over_scoped": round(medians["full"]["seconds"] / medians["scoped"]["seconds"], 3),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"\n{silver_rows:,} silver rows, one changed row, median of {args.rounds}:")
+    print("  policy   gold s  evaluate  validate  publish  profiles")
+    for policy in POLICIES:
+        m = medians[policy]
+        print(f"  {policy:<6} {m['seconds']:8.1f} {m['evaluate']:9.1f} {m['validate']:9.1f} "
+              f"{m['publish']:8.1f} {m['profiles']:9.1f}")  # fmt: skip
+    print(f"  full / scoped: {result['full_over_scoped']:.2f}; {args.out}")
+    spark.stop()
+    shutil.rmtree(lake, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
