@@ -1,12 +1,13 @@
 """Where scoping pays: one changed silver row, gold run scoped and in full, alternately.
 
-Gold has two ways to take an increment (``aml.gold.evaluation.ScopePolicy``): re-evaluate only
-the subjects and time spans the changes reach (scoped), or evaluate every subject and merge the
-difference (what ``[gold] scoped_min_rows`` chooses below its floor). Both give the same tables;
-this measures which costs less on a given lake. Each round corrects one silver row (a Delta
-UPDATE of its amount, so the change feed holds it, as a silver MERGE of a corrected row would),
-then runs the real gold job (hits, alerts, gate, publish, profiles) in one Spark session with
-``scoped_min_rows = 0`` (scoped) or above silver's size (full). After one uncounted warm-up run,
+Gold has two ways to take an increment, with the same tables either way: re-evaluate only the
+subjects, time spans and profile weeks the changes reach (scoped), or evaluate every subject,
+merge the difference and rebuild the profiles (full). Each round corrects one silver row (a
+Delta UPDATE of its amount, so the change feed holds it, as a silver MERGE of a corrected row
+would), then runs the real gold job (hits, alerts, gate, publish, profiles) in one Spark session
+with the settings that choose each way: ``[gold] full_evaluation_share`` 1 (scoped) or 0 (every
+subject, ``aml.gold.evaluation.ScopePolicy``) and ``profiles_scoped_min_rows`` 0 (scoped) or
+above silver's size (rebuilt, ``aml.gold.baselines``). After one uncounted warm-up run,
 the two alternate, ``--rounds`` times each, so both see the same load on a shared machine; the
 report is each one's median and their ratio.
 
@@ -69,8 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     silver_path = base.table_path("silver", "transactions")
     silver_rows = spark.read.format("delta").load(silver_path).count()
     configs = {
-        "scoped": base.with_settings("gold", scoped_min_rows=0),
-        "full": base.with_settings("gold", scoped_min_rows=silver_rows + 1),
+        "scoped": base.with_settings("gold", full_evaluation_share=1.0, profiles_scoped_min_rows=0),
+        "full": base.with_settings(
+            "gold", full_evaluation_share=0.0, profiles_scoped_min_rows=silver_rows + 1
+        ),
     }
     runs: dict[str, list[dict]] = {policy: [] for policy in POLICIES}
     # round 0 warms the session (class loading, the JIT on the real plans) and is not counted:
