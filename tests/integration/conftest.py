@@ -8,6 +8,10 @@ not run would hide a broken environment. The services stay up after the session 
 Run by several pytest-xdist workers, each worker gets a PostgreSQL database of its own (tests
 truncate and load the source tables); the MariaDB source stays one database, and the tests that
 use it are grouped onto one worker (``tests/conftest.py``).
+
+``shared_lake`` is the generated lake that several modules need with gold built: built once per
+test session (per worker), kept unchanged, and copied by each module that changes it
+(:meth:`tests.integration.gold_data.GoldLake.copy`).
 """
 
 from __future__ import annotations
@@ -19,11 +23,21 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from tests.integration.capture import captured_output
+from tests.integration.gold_data import GoldLake, SharedLake
+from tests.integration.keys import ephemeral_keys
 from tests.integration.workers import worker_config
 
 from aml.config import Config, load_config
+from aml.generate.generator import generate
+from aml.gold import job as gold_job
+from aml.ingest import job as ingest_job
 from aml.services import isolated, manager
-from aml.sources import db
+from aml.silver import job as silver_job
+from aml.sources import db, loader
+
+SHARED_ROWS = 20_000
+SHARED_SEED = 11
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +50,27 @@ def services() -> Iterator[Config]:
     except Exception as exc:  # noqa: BLE001 - fail with the reason, do not skip
         pytest.fail(f"local services could not be brought up:\n{exc}", pytrace=False)
     yield config
+
+
+@pytest.fixture(scope="session")
+def shared_lake(spark, services: Config, tmp_path_factory) -> Iterator[SharedLake]:
+    """A generated dataset taken the whole way once per session: generate, PostgreSQL, ingest,
+    silver, gold on the default rule pack (with its behavioural profiles)."""
+    root = tmp_path_factory.mktemp("shared-lake")
+    config, dataset = services.with_lake(root / "lake"), root / "dataset"
+    with ephemeral_keys() as keys:
+        generate(dataset, rows=SHARED_ROWS, seed=SHARED_SEED)
+        loader.load(config, "postgres", dataset=dataset, truncate=True)
+        ingest_job.run(spark, config, None, "postgres")
+        # bronze is raw by design: from silver on nothing built may show personal data, in the
+        # tables or in what the jobs log and print (tests/integration/test_pii_scan.py)
+        with captured_output() as output:
+            silver_job.run(spark, config)
+            gold_job.run(spark, config)
+    lake = GoldLake(spark, config, dataset)
+    lake.snapshot()
+    yield SharedLake(lake, keys, output.text)
+    lake.drop_snapshot()
 
 
 @contextmanager

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
+from tests.integration.keys import Keys
 
 from aml.config import Config
 from aml.generate.generator import generate
@@ -93,6 +94,18 @@ class GoldLake:
 
     def table(self, layer: str, name: str) -> DataFrame:
         return self.spark.read.format("delta").load(self.config.table_path(layer, name))
+
+
+@dataclass(frozen=True)
+class SharedLake:
+    """The session's lake: ``lake`` is the template (read it or copy it, never change it; its
+    source tables are snapshotted for :meth:`GoldLake.copy`), ``keys`` the keys it was built
+    with, ``build_output`` everything logged (at DEBUG) and printed while silver and gold were
+    built from its bronze."""
+
+    lake: GoldLake
+    keys: Keys
+    build_output: str
 
 
 def comparable(df: DataFrame) -> list[tuple]:

@@ -15,36 +15,22 @@ from pathlib import Path
 import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
-from tests.integration.gold_data import GoldLake, comparable
-from tests.integration.keys import Keys, ephemeral_keys
+from tests.integration.gold_data import GoldLake, SharedLake, comparable
+from tests.integration.keys import ephemeral_keys
 
 from aml import delta_io
-from aml.config import Config
 from aml.gold import changes as gold_changes
 from aml.gold import job as gold_job
 from aml.gold import scored_changes
 from aml.ops import latest_runs, read_watermark
 
 
-@pytest.fixture(scope="module")
-def built(spark, services: Config, tmp_path_factory) -> Iterator[tuple[GoldLake, Keys]]:
-    """The generated lake up to silver, built once (the slow part) and copied for each pack."""
-    root = tmp_path_factory.mktemp("gold-built")
-    with ephemeral_keys() as keys:
-        lake = GoldLake.create(
-            spark, services.with_lake(root / "lake"), root / "dataset", rows=20_000, seed=11
-        )
-    lake.snapshot()
-    yield lake, keys
-    lake.drop_snapshot()
-
-
 @pytest.fixture(scope="module", params=["v2", "v1"])
-def lake(request, built: tuple[GoldLake, Keys], tmp_path_factory) -> Iterator[GoldLake]:
-    """A copy of the built lake per rule pack; each test starts from whatever the previous one
-    left, and adds increments of its own."""
+def lake(request, shared_lake: SharedLake, tmp_path_factory) -> Iterator[GoldLake]:
+    """A copy of the session's lake (gold built on the default pack) per rule pack; each test
+    starts from whatever the previous one left, and adds increments of its own."""
     root = tmp_path_factory.mktemp(f"gold-{request.param}")
-    template, keys = built
+    template, keys = shared_lake.lake, shared_lake.keys
     # the profiles do not depend on the pack: maintained and checked on the default pack's
     # lake only (the v1 lake would pay their refresh on every run for nothing new)
     # the default pack's lake reads every scoped rule's own rows (a daily increment here
@@ -106,6 +92,7 @@ def edit_silver(lake: GoldLake) -> None:
 
 def test_incremental_gold_equals_one_full_rebuild(lake: GoldLake):
     spark, config = lake.spark, lake.config
+    # the copy holds gold as the default pack built it: nothing to do on v2, a full rebuild on v1
     gold_job.run(spark, config)
     assert lake.table("gold", "alerts").count() > 0
     lake.increment()

@@ -1,7 +1,7 @@
 """The analysts' notebooks run unchanged on a generated lake, with plots, and leak nothing.
 
-The lake goes the whole way (generate, PostgreSQL, ingest, silver, gold) through
-:class:`tests.integration.gold_data.GoldLake`; the notebooks then run through the local runner
+The lake is a copy of the session's (``shared_lake``: generate, PostgreSQL, ingest, silver,
+gold); the notebooks then run through the local runner
 exactly as ``aml notebooks run`` runs them. The leak check compares every output with the
 plaintext account numbers, names and dates of birth of the generated CSVs: only the triage
 notebook's decrypt cell, run as an investigator, may show any, and it leaves its audit row.
@@ -20,12 +20,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from pyspark.sql import functions as F
-from tests.integration.gold_data import GoldLake
+from tests.integration.gold_data import GoldLake, SharedLake
 from tests.integration.keys import ephemeral_keys
 
-from aml.config import Config
 from aml.gold import cases
-from aml.gold import job as gold_job
 from aml.notebooks import report
 from aml.notebooks.runner import CellRun, NotebookRun
 
@@ -37,14 +35,12 @@ TABLE_CELL = re.compile(r"<t[hd][^>]*>(.*?)</t[hd]>", re.DOTALL)
 
 
 @pytest.fixture(scope="module")
-def lake(spark, services: Config, tmp_path_factory) -> Iterator[GoldLake]:
-    """A small lake with gold built, and keys of its own for the module."""
+def lake(shared_lake: SharedLake, tmp_path_factory) -> Iterator[GoldLake]:
+    """A copy of the session's lake (gold built), with its keys set for the module."""
     root = tmp_path_factory.mktemp("notebooks")
-    with ephemeral_keys():
-        config = services.with_lake(root / "lake")
-        lake = GoldLake.create(spark, config, root / "dataset", rows=10_000, seed=23)
-        gold_job.run(spark, config)
-        yield lake
+    template = shared_lake.lake
+    with ephemeral_keys(shared_lake.keys):
+        yield template.copy(template.config.with_lake(root / "lake"), root / "dataset")
 
 
 def widgets(lake: GoldLake, **extra: str) -> dict[str, str]:
