@@ -29,12 +29,10 @@ from tests.integration.keys import ephemeral_keys
 from tests.integration.workers import worker_config
 
 from aml.config import Config, load_config
-from aml.generate.generator import generate
 from aml.gold import job as gold_job
-from aml.ingest import job as ingest_job
 from aml.services import isolated, manager
 from aml.silver import job as silver_job
-from aml.sources import db, loader
+from aml.sources import db
 
 SHARED_ROWS = 20_000
 SHARED_SEED = 11
@@ -57,17 +55,15 @@ def shared_lake(spark, services: Config, tmp_path_factory) -> Iterator[SharedLak
     """A generated dataset taken the whole way once per session: generate, PostgreSQL, ingest,
     silver, gold on the default rule pack (with its behavioural profiles)."""
     root = tmp_path_factory.mktemp("shared-lake")
-    config, dataset = services.with_lake(root / "lake"), root / "dataset"
     with ephemeral_keys() as keys:
-        generate(dataset, rows=SHARED_ROWS, seed=SHARED_SEED)
-        loader.load(config, "postgres", dataset=dataset, truncate=True)
-        ingest_job.run(spark, config, None, "postgres")
+        lake = GoldLake.in_bronze(
+            spark, services.with_lake(root / "lake"), root / "dataset", SHARED_ROWS, SHARED_SEED
+        )
         # bronze is raw by design: from silver on nothing built may show personal data, in the
         # tables or in what the jobs log and print (tests/integration/test_pii_scan.py)
         with captured_output() as output:
-            silver_job.run(spark, config)
-            gold_job.run(spark, config)
-    lake = GoldLake(spark, config, dataset)
+            silver_job.run(spark, lake.config)
+            gold_job.run(spark, lake.config)
     lake.snapshot()
     yield SharedLake(lake, keys, output.text)
     lake.drop_snapshot()

@@ -41,11 +41,19 @@ class GoldLake:
     def create(
         cls, spark: SparkSession, config: Config, dataset: Path, rows: int, seed: int
     ) -> GoldLake:
+        lake = cls.in_bronze(spark, config, dataset, rows, seed)
+        silver_job.run(spark, config)
+        return lake
+
+    @classmethod
+    def in_bronze(
+        cls, spark: SparkSession, config: Config, dataset: Path, rows: int, seed: int
+    ) -> GoldLake:
+        """Generated, loaded into PostgreSQL and ingested: the lake up to bronze."""
         generate(dataset, rows=rows, seed=seed)
         loader.load(config, "postgres", dataset=dataset, truncate=True)
-        lake = cls(spark, config, dataset)
-        lake.refresh_silver()
-        return lake
+        ingest_job.run(spark, config, None, "postgres")
+        return cls(spark, config, dataset)
 
     def snapshot(self) -> None:
         """Keeps a copy of the source tables, the loader's record of loaded files included
