@@ -25,11 +25,24 @@ log = logging.getLogger(__name__)
 
 
 def union_all(parts: Sequence[DataFrame]) -> DataFrame:
-    """The rows of every frame in ``parts`` (at least one), matched by column name."""
-    out = parts[0]
-    for part in parts[1:]:
-        out = out.unionByName(part)
-    return out
+    """The rows of every frame in ``parts`` (at least one), matched by column name.
+
+    Unioned pairwise as a balanced tree, not one frame at a time: every ``unionByName`` analyses
+    the plan it builds, and the analyser walks the whole of it (``DeduplicateRelations`` most
+    of all: the rules' plans read the same silver rows many times), so a chain of n unions
+    analyses the growing plan n times and a tree about log2(n) times. Spark flattens the nested
+    unions into one when it optimises, so the plan run is the same either way. Measured on rule
+    pack v2 (16 rules, 20,000 silver rows), building the evaluation's plan: 5.1-7.1 s chained,
+    3.3-4.8 s as a tree."""
+    level = list(parts)
+    if not level:
+        raise ValueError("union_all needs at least one frame")
+    while len(level) > 1:
+        level = [
+            level[i].unionByName(level[i + 1]) if i + 1 < len(level) else level[i]
+            for i in range(0, len(level), 2)
+        ]
+    return level[0]
 
 
 def materialise(df: DataFrame) -> DataFrame:

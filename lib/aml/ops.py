@@ -273,7 +273,14 @@ _BOOK: ContextVar[WatermarkBook | None] = ContextVar("watermark_book", default=N
 def watermark_book(spark: SparkSession, config: Config) -> Iterator[WatermarkBook]:
     """``with watermark_book(spark, config):`` reads and writes the watermarks of the block
     through one :class:`WatermarkBook`, flushed on the way out (also when the block raises: the
-    moves queued were made after their commits, by steps or tables that finished)."""
+    moves queued were made after their commits, by steps or tables that finished).
+
+    Inside an open book (a job run as a step of ``aml run``) the block joins it: its moves are
+    written with the rest of the run's, when the outer block ends."""
+    active = _BOOK.get()
+    if active is not None:
+        yield active
+        return
     book = WatermarkBook(spark, config)
     token = _BOOK.set(book)
     try:

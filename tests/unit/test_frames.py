@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from aml import frames
 
 
@@ -45,3 +47,21 @@ def test_release_leaves_a_frame_that_is_not_held_alone(spark):
     df = spark.range(10)
     frames.release(df)
     assert df.count() == 10
+
+
+def test_union_all_keeps_every_row_of_every_frame_matched_by_name(spark):
+    """Five frames (an odd count: one is carried up a level of the tree), columns in different
+    orders; a single frame is itself; none is an error."""
+    parts = [
+        spark.range(i * 10, i * 10 + i + 1).selectExpr("id", f"'{i}' AS part")
+        if i % 2
+        else spark.range(i * 10, i * 10 + i + 1).selectExpr(f"'{i}' AS part", "id")
+        for i in range(5)
+    ]
+    rows = frames.union_all(parts).collect()
+    assert sorted((r.part, r.id) for r in rows) == sorted(
+        (str(i), i * 10 + j) for i in range(5) for j in range(i + 1)
+    )
+    assert frames.union_all(parts[:1]).columns == ["part", "id"]
+    with pytest.raises(ValueError, match="at least one"):
+        frames.union_all([])

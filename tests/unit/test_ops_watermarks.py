@@ -67,3 +67,20 @@ def test_a_move_recorded_before_the_first_read_is_what_that_read_returns(spark, 
     with watermark_book(spark, config):
         commit_watermark(spark, config, "silver", "gold", Watermark("2", None), "r1", 2)
         assert read_watermark(spark, config, "silver", "gold") == Watermark("2", None)
+
+
+def test_a_book_opened_inside_another_joins_it_and_the_outer_one_writes_every_move(spark, config):
+    """A job that keeps its own book (the gold job) run as a step of ``aml run``: its moves are
+    the run's, written in the run's one commit when the run's book closes."""
+    commit_watermark(spark, config, "silver", "gold", Watermark("1", None), "r0", 1)
+    before = _commits(spark, config)
+    with watermark_book(spark, config) as outer:
+        commit_watermark(spark, config, "postgres", "accounts", Watermark("t1", None), "r1", 1)
+        with watermark_book(spark, config) as inner:
+            assert inner is outer
+            commit_watermark(spark, config, "silver", "gold", Watermark("2", None), "r1", 2)
+        assert _commits(spark, config) == before
+        assert len(outer.pending) == 2
+    assert _commits(spark, config) == before + 1
+    assert read_watermark(spark, config, "silver", "gold") == Watermark("2", None)
+    assert read_watermark(spark, config, "postgres", "accounts") == Watermark("t1", None)

@@ -29,7 +29,15 @@ from aml.gold import changes as gold_changes
 from aml.gold import publish as gold_publish
 from aml.gold import suppressions as gold_suppressions
 from aml.gold.evaluation import Lineage, ScopePolicy
-from aml.ops import JobRun, Watermark, commit_watermark, read_watermark, recorded_run, utcnow
+from aml.ops import (
+    JobRun,
+    Watermark,
+    commit_watermark,
+    read_watermark,
+    recorded_run,
+    utcnow,
+    watermark_book,
+)
 
 log = logging.getLogger(__name__)
 JOB = "build_gold"
@@ -235,7 +243,10 @@ def run(spark: SparkSession, config: Config, full_refresh: bool = False) -> JobR
     """Builds gold.suspicious_transactions and gold.alerts from silver.transactions, then
     refreshes the behavioural profiles (:mod:`aml.gold.baselines`, ``[gold] profiles``)."""
     args = {"full_refresh": full_refresh, "env": config.name}
-    with recorded_run(spark, config, JOB, args) as job_run:
+    # gold's progress, the pack it was built with and the profiles' progress: one read of
+    # ops.watermarks and one commit of their moves, before the run is recorded as done (a run
+    # killed before that commit is rerun from the unmoved marks: the merges are idempotent)
+    with recorded_run(spark, config, JOB, args) as job_run, watermark_book(spark, config):
         advance(spark, config, job_run, full_refresh)
         if baselines.enabled(config):
             with job_run.phase("profiles"):
