@@ -15,11 +15,15 @@ missing (written with statistics collection off): callers then count with Spark.
 from __future__ import annotations
 
 import json
+import os
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+
+_COMMIT = re.compile(r"\d{20}\.json")
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,19 @@ def _records(add: dict[str, Any]) -> int | None:
         return None
     deleted = (add.get("deletionVector") or {}).get("cardinality") or 0
     return int(n) - int(deleted)
+
+
+def newest_version(path: str) -> int | None:
+    """The table's newest committed version: its highest ``<version>.json`` commit file, or None
+    (a remote URI, or no commit). A commit file is written whole, under its final name, by the
+    commit itself (an atomic rename or put-if-absent), and the newest one is never removed by
+    the log's clean-up, so this is the version a read of the table sees now."""
+    log = _local_dir(path)
+    if log is None:
+        return None
+    with os.scandir(log) as entries:
+        versions = [int(e.name[:20]) for e in entries if _COMMIT.fullmatch(e.name)]
+    return max(versions, default=None)
 
 
 def snapshot(path: str) -> Snapshot | None:

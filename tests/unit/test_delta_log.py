@@ -6,7 +6,8 @@ from __future__ import annotations
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
-from aml.delta_log import snapshot
+from aml.delta_io import current_version
+from aml.delta_log import newest_version, snapshot
 
 
 def _agrees(spark, path: str) -> None:
@@ -55,3 +56,18 @@ def test_deletion_vectors_are_subtracted(spark, tmp_path):
 def test_not_a_local_delta_table_is_none(tmp_path):
     assert snapshot(str(tmp_path)) is None
     assert snapshot("s3a://bucket/lake/silver/transactions") is None
+
+
+def test_the_newest_version_is_the_history_s_through_commits_and_checkpoints(spark, tmp_path):
+    """What ``delta_io.current_version`` answers for a local table, with no Spark job; None for
+    a path that holds no table."""
+    path = str(tmp_path / "v")
+    assert newest_version(path) is None
+    spark.range(0, 10).write.format("delta").save(path)
+    spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES (delta.checkpointInterval = 2)")
+    for n in range(3):
+        spark.range(n, n + 1).write.format("delta").mode("append").save(path)
+    DeltaTable.forPath(spark, path).delete("id = 0")
+    newest = DeltaTable.forPath(spark, path).history(1).first().version
+    assert newest_version(path) == newest == 5
+    assert current_version(spark, path) == newest
