@@ -35,9 +35,9 @@ def rows_written(metrics: dict[str, str]) -> int:
 
 def current_version(spark: SparkSession, path: str) -> int:
     """The table's newest version. A local table's from a listing of its log (no Spark job: a
-    query of the history costs one, a quarter of a second in a warm session and about a
-    second in a new one, and a gold run asks for half a dozen versions); a remote one's from
-    its history."""
+    query of the history costs one, a third of a second in a warm session and about a second
+    in a new one, ``bench/bench_gold_overhead.py``; a gold run asks for half a dozen versions);
+    a remote one's from its history."""
     version = delta_log.newest_version(path)
     return version if version is not None else last_commit(spark, path)[0]
 
