@@ -15,15 +15,11 @@ missing (written with statistics collection off): callers then count with Spark.
 from __future__ import annotations
 
 import json
-import os
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
-
-_COMMIT = re.compile(r"\d{20}\.json")
 
 
 @dataclass(frozen=True)
@@ -77,17 +73,19 @@ def _records(add: dict[str, Any]) -> int | None:
     return int(n) - int(deleted)
 
 
+def _commits(log: Path) -> list[Path]:
+    """The log's commit files (``<20-digit version>.json``), oldest first."""
+    return sorted(log.glob("[0-9]" * 20 + ".json"))
+
+
 def newest_version(path: str) -> int | None:
     """The table's newest committed version: its highest ``<version>.json`` commit file, or None
     (a remote URI, or no commit). A commit file is written whole, under its final name, by the
     commit itself (an atomic rename or put-if-absent), and the newest one is never removed by
     the log's clean-up, so this is the version a read of the table sees now."""
     log = _local_dir(path)
-    if log is None:
-        return None
-    with os.scandir(log) as entries:
-        versions = [int(e.name[:20]) for e in entries if _COMMIT.fullmatch(e.name)]
-    return max(versions, default=None)
+    commits = _commits(log) if log is not None else []
+    return int(commits[-1].stem) if commits else None
 
 
 def snapshot(path: str) -> Snapshot | None:
@@ -95,7 +93,7 @@ def snapshot(path: str) -> Snapshot | None:
     log = _local_dir(path)
     if log is None:
         return None
-    commits = sorted(p for p in log.glob("[0-9]" * 20 + ".json"))
+    commits = _commits(log)
     if not commits:
         return None
     start, parts = _checkpoint(log)
