@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aml import jars
+from aml import class_archive, jars
 from aml.config import PROJECT_ROOT, Config
 
 if TYPE_CHECKING:
@@ -92,6 +92,13 @@ def build_session(
         os.environ.setdefault("SPARK_LOCAL_IP", driver_host)
     settings = session_settings(config, app_name)
     settings.update(extra or {})
+    # the driver JVM maps the class-data archive (aml.class_archive), or writes it when this is
+    # the archive's training run
+    cds = class_archive.dump_option() or class_archive.java_options(config)
+    if cds and not under_spark_submit():
+        settings["spark.driver.extraJavaOptions"] = (
+            settings.get("spark.driver.extraJavaOptions", "") + " " + cds
+        ).strip()
     builder = SparkSession.builder
     for key, value in settings.items():
         if key in LAUNCHER_OWNED and under_spark_submit():
