@@ -135,14 +135,6 @@ def java_options(config: Config) -> str:
 
 # --- training --------------------------------------------------------------------------------
 
-SILVER_SCHEMA = (
-    "transaction_id BIGINT, event_ts TIMESTAMP, amount DECIMAL(14,2), payment_type STRING, "
-    "is_cash BOOLEAN, sender_account_token STRING, receiver_account_token STRING, "
-    "sender_bank_location STRING, receiver_bank_location STRING, "
-    "is_high_risk_jurisdiction BOOLEAN, is_fatf_blacklisted BOOLEAN, sender_is_pep BOOLEAN, "
-    "sender_customer_risk_rating STRING, receiver_is_pep BOOLEAN, "
-    "receiver_customer_risk_rating STRING"
-)
 _TYPES = ("Cheque", "Credit card", "Debit card", "Cross-border", "Cash Deposit", "Cash Withdrawal")
 _PLACES = ("UK", "UK", "UK", "Spain", "Turkey", "Mexico")
 
@@ -181,11 +173,12 @@ def _workload(config: Config, root: Path) -> None:
     from pyspark.sql import functions as F
 
     from aml import delta_io, frames
+    from aml.gold.evaluation import RULE_INPUT_SCHEMA
     from aml.spark import build_session
 
     spark = build_session(config, "aml-class-archive", {"spark.ui.enabled": "false"})
     silver = str(root / "silver")
-    spark.createDataFrame(synthetic_rows(), SILVER_SCHEMA).write.format("delta").save(silver)
+    spark.createDataFrame(synthetic_rows(), RULE_INPUT_SCHEMA).write.format("delta").save(silver)
     table = DeltaTable.forPath(spark, silver)
     table.update(F.col("transaction_id") % 97 == 0, {"amount": F.col("amount") + 1})
     table.delete(F.col("transaction_id") % 101 == 0)

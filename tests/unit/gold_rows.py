@@ -24,14 +24,7 @@ DAY = 86_400
 CASH_TYPES = ("Cash Deposit", "Cash Withdrawal")
 LINEAGE = evaluation.Lineage(7, "test-run", dt.datetime(2024, 3, 1, tzinfo=dt.UTC))
 
-SCHEMA = (
-    "transaction_id BIGINT, event_ts TIMESTAMP, amount DECIMAL(14,2), payment_type STRING, "
-    "is_cash BOOLEAN, sender_account_token STRING, receiver_account_token STRING, "
-    "sender_bank_location STRING, receiver_bank_location STRING, "
-    "is_high_risk_jurisdiction BOOLEAN, is_fatf_blacklisted BOOLEAN, sender_is_pep BOOLEAN, "
-    "sender_customer_risk_rating STRING, receiver_is_pep BOOLEAN, "
-    "receiver_customer_risk_rating STRING"
-)
+SCHEMA = evaluation.RULE_INPUT_SCHEMA
 
 
 @dataclasses.dataclass(frozen=True)

@@ -31,6 +31,15 @@ HIT_COLUMNS = (
     "evaluated_at",
 )  # fmt: skip
 SCOPE_SCHEMA = "rule_id STRING, subject_token STRING, lo_s BIGINT, hi_s BIGINT"
+# The columns of silver.transactions the rules read (silver has more: they read no others)
+RULE_INPUT_SCHEMA = (
+    "transaction_id BIGINT, event_ts TIMESTAMP, amount DECIMAL(14,2), payment_type STRING, "
+    "is_cash BOOLEAN, sender_account_token STRING, receiver_account_token STRING, "
+    "sender_bank_location STRING, receiver_bank_location STRING, "
+    "is_high_risk_jurisdiction BOOLEAN, is_fatf_blacklisted BOOLEAN, sender_is_pep BOOLEAN, "
+    "sender_customer_risk_rating STRING, receiver_is_pep BOOLEAN, "
+    "receiver_customer_risk_rating STRING"
+)
 
 
 @dataclass(frozen=True)
