@@ -53,6 +53,10 @@ DUMP_TIMEOUT_S = 300
 TRAIN_TIMEOUT_S = 1_200
 
 
+class ArchiveError(RuntimeError):
+    """The training run failed or its JVM wrote no archive."""
+
+
 def enabled(config: Config) -> bool:
     """``[jars] class_archive`` (default true), for resolved jars only: with ``mode =
     "packages"`` Spark's resolver picks the jars at start, so no archive can match them."""
@@ -140,8 +144,9 @@ _PLACES = ("UK", "UK", "UK", "Spain", "Turkey", "Mexico")
 
 
 def synthetic_rows(n: int = 1_500, accounts: int = 100) -> list[tuple]:
-    """Silver-shaped rows (the columns the rules read) over 90 days: enough structure for every
-    rule kind to have windows, peers and counterparties to work on. Tokens are made up."""
+    """Silver-shaped rows (the columns the rules read) over 90 days, random but fixed (seeded):
+    senders with many rows each, for the training's windows and aggregates. Tokens are made
+    up."""
     import random
 
     rng = random.Random(7)
@@ -199,7 +204,8 @@ def _workload(config: Config, root: Path) -> None:
               FROM {tx})
             SELECT sha2(concat_ws('|', 'R', CAST(w.transaction_id AS STRING)), 256) AS hit_id,
               w.transaction_id, w.sender_account_token AS subject_token, w.event_ts,
-              w.week_total, p.p99, explode(array('sender', 'receiver')) AS side
+              w.week_total, w.payees, p.p99, p.types,
+              explode(array('sender', 'receiver')) AS side
             FROM w JOIN (
               SELECT receiver_bank_location,
                 percentile_approx(amount, 0.99) AS p99, collect_set(payment_type) AS types
@@ -243,7 +249,7 @@ def build(config: Config, force: bool = False) -> Path:
     never leaves an archive that looks complete. Archives of other fingerprints are removed.
 
     Raises:
-        RuntimeError: the training process failed or its JVM wrote no archive.
+        ArchiveError: the training process failed or its JVM wrote no archive.
     """
     path = archive_path(config)
     if path.is_file() and not force:
@@ -273,7 +279,7 @@ def build(config: Config, force: bool = False) -> Path:
             log_file.write_text(proc.stderr)
             # the exception's own line (a Spark error is followed by its whole plan)
             errors = [line for line in proc.stderr.splitlines() if _ERROR.match(line)]
-            raise RuntimeError(
+            raise ArchiveError(
                 f"the class-archive training run failed (exit {proc.returncode}): "
                 f"{errors[-1] if errors else 'no error line'}; its output: {log_file}"
             )
@@ -282,7 +288,7 @@ def build(config: Config, force: bool = False) -> Path:
             time.sleep(0.5)
     if _alive(pids[0]) or not partial.is_file() or partial.stat().st_size == 0:
         partial.unlink(missing_ok=True)
-        raise RuntimeError("the training run's JVM wrote no class-data archive")
+        raise ArchiveError("the training run's JVM wrote no class-data archive")
     partial.rename(path)
     for old in path.parent.glob(f"driver-*{SUFFIX}"):
         if old != path:

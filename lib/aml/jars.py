@@ -20,6 +20,8 @@ import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from aml import class_archive
+from aml.class_archive import ArchiveError
 from aml.config import PROJECT_ROOT, Config, ConfigError, load_config
 
 log = logging.getLogger(__name__)
@@ -131,8 +133,6 @@ def _cmd_jars(args: argparse.Namespace) -> int:
             print(",".join(packages()))
             return 0
         if args.jars_command == "archive":
-            from aml import class_archive
-
             if not class_archive.enabled(config):
                 log.info("[jars] class_archive = false: no class-data archive")
                 return 0
@@ -140,7 +140,7 @@ def _cmd_jars(args: argparse.Namespace) -> int:
             return 0
         print(",".join(str(j) for j in spark_jars(jar_dir(config))))
         return 0
-    except (JarsError, ConfigError, RuntimeError) as exc:
+    except (JarsError, ConfigError, ArchiveError) as exc:
         log.error("%s", exc)
         return 2
 

@@ -39,6 +39,13 @@ def read_properties(path: Path) -> dict[str, str]:
     return props
 
 
+def add_driver_option(settings: dict[str, str], option: str) -> None:
+    """Appends one JVM option to the driver's ``spark.driver.extraJavaOptions`` in ``settings``."""
+    settings["spark.driver.extraJavaOptions"] = (
+        settings.get("spark.driver.extraJavaOptions", "") + " " + option
+    ).strip()
+
+
 def session_settings(config: Config, app_name: str) -> dict[str, str]:
     """All settings the factory applies, as one dict (pure: testable without a JVM)."""
     settings = read_properties(SPARK_CONF_DIR / "spark-defaults.conf")
@@ -49,10 +56,7 @@ def session_settings(config: Config, app_name: str) -> dict[str, str]:
         settings["spark.master"] = spark_section["master"]
     log4j = SPARK_CONF_DIR / "log4j2.properties"
     if log4j.is_file():
-        opt = f"-Dlog4j2.configurationFile=file:{log4j}"
-        settings["spark.driver.extraJavaOptions"] = (
-            settings.get("spark.driver.extraJavaOptions", "") + " " + opt
-        ).strip()
+        add_driver_option(settings, f"-Dlog4j2.configurationFile=file:{log4j}")
     jar_settings = config.section("jars")
     if jar_settings.get("mode", "local") == "packages":
         settings["spark.jars.packages"] = ",".join(jars.packages())
@@ -96,9 +100,7 @@ def build_session(
     # the archive's training run
     cds = class_archive.dump_option() or class_archive.java_options(config)
     if cds and not under_spark_submit():
-        settings["spark.driver.extraJavaOptions"] = (
-            settings.get("spark.driver.extraJavaOptions", "") + " " + cds
-        ).strip()
+        add_driver_option(settings, cds)
     builder = SparkSession.builder
     for key, value in settings.items():
         if key in LAUNCHER_OWNED and under_spark_submit():
