@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,7 +68,7 @@ class ScopePolicy:
     the scoped pass (the scope's contract, :mod:`aml.gold.scope`), and a full evaluation stated
     as changes to what is published (:func:`aml.gold.changes.as_merge`) is what a rebuild would
     publish. What differs is the cost. A scoped run pays for its scope (the walks, semi-joins of
-    silver with the scope, materialised, and the graph rules' time spans) before any rule runs;
+    silver with the scope, materialised, the graph rules' neighbourhoods) before any rule runs;
     measured at 1M rows (docs/BENCHMARKS.md), that machinery costs more than a full evaluation
     once more than about 0.1-1 % of silver changed.
 
@@ -103,11 +104,16 @@ class ScopePolicy:
         return rows > self.full_pass_share * silver_rows
 
 
-# Kinds whose hits depend on other accounts' rows: blocks and paths through intermediaries
-# (graph kinds), and a peer group (the segment's accounts in the payment's week, with their
-# histories). A scoped run evaluates them over every row of the affected time span, not over
-# the subjects' own rows.
-SPAN_KINDS = ("bipartite", "scatter_gather", "peer_amount_outlier")
+# Kinds whose hits depend on a peer group (the segment's accounts in the payment's week, with
+# their histories). A scoped run evaluates them over every row of the affected time span, not
+# over the subjects' own rows.
+SPAN_KINDS = ("peer_amount_outlier",)
+
+# Kinds whose hits depend on other accounts' rows one or two edges away: blocks and paths
+# through intermediaries. A scoped run evaluates them for the accounts around the changed
+# edges (:func:`aml.gold.scope.neighbours`), over the rows of their neighbourhood
+# (:func:`_reached_rows`).
+GRAPH_KINDS = ("bipartite", "scatter_gather")
 
 # A reach or margin without bound, in seconds (about 3,000 years, beyond any event time): a
 # dormant wake-up depends on its subject's first row ever.
@@ -137,10 +143,10 @@ def unseen_payees(rule: Rule) -> bool:
 
 
 def reads_other_accounts(rule: Rule) -> bool:
-    """Kinds scoped by subject whose SQL also reads other accounts' rows, from all of silver
-    (``{tx}``, the subject's own rows being ``{first}``): a round trip's later legs, the payees'
-    rows of an unseen-payee spike."""
-    return rule.kind == "round_trip" or unseen_payees(rule)
+    """Kinds scoped by subject whose SQL also reads other accounts' rows (``{tx}``; the
+    subject's own rows are ``{first}``): graph rules' blocks and paths, a round trip's later
+    legs, the payees' rows of an unseen-payee spike (:func:`_walk_out` says which)."""
+    return rule.kind in GRAPH_KINDS or rule.kind == "round_trip" or unseen_payees(rule)
 
 
 def _peer_weeks(rule: Rule) -> int:
@@ -249,9 +255,99 @@ def _subject_rows(tx_df: DataFrame, widened_df: DataFrame) -> DataFrame:
     return parts[0].unionByName(parts[1]).dropDuplicates(["transaction_id"]).localCheckpoint()
 
 
-def _span_windows(scope_df: DataFrame, rules: list[Rule]) -> dict[str, tuple[int, int]]:
-    """Rule id -> the rows (epoch seconds, inclusive) a span rule needs: its scope's time span
-    widened by its margin. Rules with no scope entry are left out."""
+def _walk_out(rule: Rule) -> tuple[int, bool, tuple[int, int]]:
+    """(steps, both ways, (before, after)): how many edges from a scoped subject the other
+    accounts whose rows its hits rest on can lie, whether the walk follows edges backwards too,
+    and the rows needed around the scoped interval, for a rule of :func:`reads_other_accounts`.
+
+    A block's edges ``S->R2``, ``S2->R``, ``S2->R2`` around a hit edge ``S->R`` each touch an
+    account one edge from the subject (R2, R; or S2, S); a path ``S->M->C`` of source S (sink C)
+    runs through a middle one edge away, as does every other path between the same two
+    accounts, and the paths through the subject as a middle (its flags) run from its payers to
+    its payees. A round trip's later legs are sent by accounts at most ``max_legs - 1`` edges
+    forward from its origin, all within W after its first leg. A spike's payees are one edge
+    forward, and their own rows lie in the H before each payment of the spike."""
+    if rule.kind in GRAPH_KINDS:
+        return 1, True, margin(rule)
+    if rule.kind == "round_trip":
+        return int(rule.param("max_legs")) - 1, False, margin(rule)
+    spike, history = rule.seconds("spike_seconds"), rule.seconds("history_seconds")
+    return 1, False, (spike + history, spike)
+
+
+def _reached_rows(tx_df: DataFrame, scope_df: DataFrame, rules: list[Rule]) -> DataFrame | None:
+    """Rows of ``tx_df`` that decide every hit of the scoped subjects of ``rules`` (those of
+    :func:`reads_other_accounts`), or None when they have no scope: inside the hull of their
+    intervals widened as :func:`_walk_out` says, every row whose sender or receiver is a subject
+    or an account its walk reaches there.
+
+    A superset of what each rule reads in a full evaluation for those subjects: a block, a path,
+    a chain or a payee's activity found among some of silver's rows is one among all of them
+    (a payee's activity is read whole, every row touching it in the hull), so the extra rows
+    can only change hits of accounts outside the scope, which the cut drops. The walks read
+    three columns of the hull's rows, materialised once; only the rows reached are read in
+    full."""
+    windows = _span_windows(scope_df, rules, lambda rule: _walk_out(rule)[2])
+    if not windows:
+        return None
+    hull = (min(w[0] for w in windows.values()), max(w[1] for w in windows.values()))
+    edges_df = (
+        tx_df.where(
+            F.col("event_ts").between(
+                F.timestamp_seconds(F.lit(hull[0])), F.timestamp_seconds(F.lit(hull[1]))
+            )
+            & F.col("sender_account_token").isNotNull()
+            & F.col("receiver_account_token").isNotNull()
+        )
+        .select(
+            "transaction_id",
+            F.col("sender_account_token").alias("sender"),
+            F.col("receiver_account_token").alias("receiver"),
+        )
+        .localCheckpoint()
+    )
+    reached = []
+    for rule in rules:
+        steps, both_ways, _ = _walk_out(rule)
+        frontier_df = (
+            scope_df.where((F.col("rule_id") == rule.id) & F.col("subject_token").isNotNull())
+            .select(F.col("subject_token").alias("account"))
+            .distinct()
+        )
+        reached.append(frontier_df)
+        directions = (("sender", "receiver"), ("receiver", "sender"))[: 2 if both_ways else 1]
+        for _ in range(steps):
+            frontier_df = (
+                union_all(
+                    [
+                        edges_df.join(
+                            frontier_df, on=edges_df[own] == frontier_df["account"]
+                        ).select(F.col(other).alias("account"))
+                        for own, other in directions
+                    ]
+                )
+                .distinct()
+                .localCheckpoint()  # a few accounts, the next step's and the union's input
+            )
+            reached.append(frontier_df)
+    reached_df = union_all(reached).distinct().localCheckpoint()
+    ids_df = union_all(
+        [
+            edges_df.join(reached_df, on=edges_df[side] == reached_df["account"], how="left_semi")
+            for side in ("sender", "receiver")
+        ]
+    ).select("transaction_id")
+    return tx_df.join(ids_df.distinct(), on="transaction_id", how="left_semi").localCheckpoint()
+
+
+def _span_windows(
+    scope_df: DataFrame,
+    rules: list[Rule],
+    widening: Callable[[Rule], tuple[int, int]] | None = None,
+) -> dict[str, tuple[int, int]]:
+    """Rule id -> the rows (epoch seconds, inclusive) a rule needs around its scope: the span of
+    its scope's intervals widened by ``widening`` (default: its margin). Rules with no scope
+    entry are left out."""
     spans = (
         scope_df.where(F.col("rule_id").isin([rule.id for rule in rules]))
         .groupBy("rule_id")
@@ -262,7 +358,7 @@ def _span_windows(scope_df: DataFrame, rules: list[Rule]) -> dict[str, tuple[int
     for span in spans:
         if span["lo"] is None:
             continue
-        before, after = margin(next(rule for rule in rules if rule.id == span["rule_id"]))
+        before, after = (widening or margin)(next(r for r in rules if r.id == span["rule_id"]))
         windows[span["rule_id"]] = (span["lo"] - before, span["hi"] + after)
     return windows
 
@@ -302,17 +398,34 @@ def _scoped_raw_hits(
     over the hull of what each rule needs. A rule finds the same hits inside its own scope on a
     superset as on its own rows: the extra rows are the subject's own rows outside the rule's
     margin, which cannot change a hit inside it, or other accounts' rows, whose hits the scope
-    then drops (a subject is always read in full over its margin). Span rules (graph and peer
-    kinds, :data:`SPAN_KINDS`) read every row of their scope's time span, those that stay scoped
-    sharing one read of the hull of their spans. All of silver is the largest superset: a rule
-    that ``policy`` sends to a full pass reads it.
+    then drops (a subject is always read in full over its margin). The rules that read other
+    accounts' rows (:func:`reads_other_accounts`: graph rules, round trips' later legs, a
+    spike's payees) share the rows their walks from the scoped subjects reach
+    (:func:`_reached_rows`). Span rules (the peer kind, :data:`SPAN_KINDS`) read every
+    row of their scope's time span, those that stay scoped sharing one read of the hull of their
+    spans. All of silver is the largest superset: a rule that ``policy`` sends to a full pass
+    reads it.
     """
     silver_rows = tx_df.count()
-    by_subject = [r for r in rules if r.kind not in SPAN_KINDS]
+    by_subject = [r for r in rules if r.kind not in SPAN_KINDS + GRAPH_KINDS]
+    graphs = [r for r in rules if r.kind in GRAPH_KINDS]
     spanned = [r for r in rules if r.kind in SPAN_KINDS]
     out: dict[str, DataFrame] = {}
     decisions: list[str] = []
     full_pass: list[str] = []
+    # graph rules, a round trip's later legs and a spike's payees read other accounts' rows:
+    # the rows the walks from their subjects reach, one set for all of them
+    others = [r for r in rules if reads_other_accounts(r)]
+    others_df = _reached_rows(tx_df, scope_df, others) if others else None
+    if others:
+        if others_df is None:
+            # nothing of these rules is in scope: their hits are cut away whatever they read
+            others_df = tx_df.limit(0)
+        rows = others_df.count()
+        decisions.append(f"other accounts {rows}")
+        if policy.full_pass(rows, silver_rows):
+            others_df = tx_df
+            full_pass.extend(rule.id for rule in graphs)
     if by_subject:
         rows_df = _subject_rows(tx_df, _widened(scope_df, by_subject))
         rows = rows_df.count()
@@ -324,9 +437,10 @@ def _scoped_raw_hits(
                 out[rule.id] = raw_hits(spark, tx_df, rule)
                 full_pass.append(rule.id)
                 continue
-            # a round trip's later legs and a spike's payees are other accounts: from all of silver
-            later_df = tx_df if reads_other_accounts(rule) else rows_df
+            later_df = others_df if reads_other_accounts(rule) else rows_df
             out[rule.id] = spark.sql(rule_sql.sql(rule), tx=later_df, first=rows_df)
+    for rule in graphs:
+        out[rule.id] = raw_hits(spark, others_df, rule)
     if spanned:
         windows = _span_windows(scope_df, spanned)
         counts = _window_rows(tx_df, windows)
@@ -372,12 +486,13 @@ def _semi_in(hits_df: DataFrame, entries_df: DataFrame, on_subject: bool) -> Dat
 def _inside(
     subject_hits_df: DataFrame | None, span_hits_df: DataFrame | None, scope_df: DataFrame
 ) -> DataFrame:
-    """Identified hits cut to their rule's scope: a rule scoped by subject (``subject_hits_df``)
-    by its entries for the hit's subject, a span rule (:data:`SPAN_KINDS`, ``span_hits_df``) by
-    its null-subject entries, which cover every subject (:func:`aml.gold.scope.build_scope`
-    writes no other kind of entry for either). Each kind's hits are read once, by one
-    equi-join on (rule, subject) or on the rule, so the cut costs a hash join, not a comparison
-    of every hit with every entry; the two sets are disjoint (a hit id names its rule)."""
+    """Identified hits cut to their rule's scope: a rule scoped by subject (``subject_hits_df``,
+    graph rules included) by its entries for the hit's subject, a span rule
+    (:data:`SPAN_KINDS`, ``span_hits_df``) by its null-subject entries, which cover every
+    subject (:func:`aml.gold.scope.build_scope` writes no other kind of entry for either).
+    Each kind's hits are read once, by one equi-join on (rule, subject) or on the rule, so the
+    cut costs a hash join, not a comparison of every hit with every entry; the two sets are
+    disjoint (a hit id names its rule)."""
     by_subject_df = scope_df.where(F.col("subject_token").isNotNull())
     every_df = scope_df.where(F.col("subject_token").isNull()).drop("subject_token")
     cut = []
@@ -447,6 +562,7 @@ def evaluate(
     parts = {rule.id: with_identity(raw[rule.id], rule, lineage) for rule in rules}
     if scope_df is None:
         return union_all(list(parts.values()))
+    # graph rules' scopes name their subjects, as the rules read by subject do
     subject_parts = [parts[r.id] for r in rules if r.kind not in SPAN_KINDS]
     span_parts = [parts[r.id] for r in rules if r.kind in SPAN_KINDS]
     return _inside(

@@ -16,15 +16,30 @@ re-evaluating a subject that did not need it is harmless.
 A spike that counts unseen payees depends on its payees' own rows too: a change to a payee's
 row at s decides whether the payments to it in ``(s, s + H]`` are unseen, so the senders of
 those payments are in scope as well (:func:`payers_after`).
+
+Graph rules (:data:`aml.gold.evaluation.GRAPH_KINDS`: bipartite blocks, scatter-gather paths)
+put a change under accounts one edge away from it: a changed edge ``U -> V`` can complete or
+break a block whose hit edge runs from a payer of V to a payee of U, or a path from a payer of
+U or to a payee of V. Their subjects are U, V and every account that shares a row with U or V
+within ``2 W`` of the change (:func:`neighbours`), each over the rule's reach around it.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from aml.frames import union_all
-from aml.gold.evaluation import SCOPE_SCHEMA, SPAN_KINDS, reach, subject_sides, unseen_payees
+from aml.gold.evaluation import (
+    GRAPH_KINDS,
+    SCOPE_SCHEMA,
+    SPAN_KINDS,
+    reach,
+    subject_sides,
+    unseen_payees,
+)
 from aml.gold.rulepack import Rule, RulePack
 
 CHANGE_TYPES = ("insert", "update_preimage", "update_postimage", "delete")
@@ -43,41 +58,68 @@ def change_points(changes_df: DataFrame) -> DataFrame:
     )
 
 
-def _sent_near(
-    points_df: DataFrame, tx_df: DataFrame, before: int, after: int, names: tuple[str, str, str]
-) -> DataFrame | None:
-    """Silver's rows with a sender in ``[first change - before, last change + after]`` as
-    (sender, receiver, epoch seconds) named ``names``, or None when there is no change: what a
-    walk from the changes can reach, read once."""
-    bounds = points_df.agg(F.min("s").alias("lo"), F.max("s").alias("hi")).first()
-    if bounds is None or bounds["lo"] is None:
-        return None
-    sender, receiver, seconds = names
-    return tx_df.where(
-        F.col("sender_account_token").isNotNull()
-        & F.col("event_ts").between(
-            F.timestamp_seconds(F.lit(bounds["lo"] - before)),
-            F.timestamp_seconds(F.lit(bounds["hi"] + after)),
+@dataclass(frozen=True)
+class Links:
+    """``sender, receiver, s`` of silver's rows (with a sender) around the changes, materialised:
+    every walk of the scope reads these three columns of one stretch of silver, so silver is
+    scanned once per scope, not once per step of each walk.
+
+    Attributes:
+        lo, hi: the first and the last changed row's epoch seconds.
+        df: the rows in ``[lo - before, hi + after]`` for the widest reach any rule walks.
+    """
+
+    lo: int
+    hi: int
+    df: DataFrame
+
+    @classmethod
+    def around(
+        cls, points_df: DataFrame, tx_df: DataFrame, before: int, after: int
+    ) -> Links | None:
+        """The links ``before`` the first change to ``after`` the last, None with no change."""
+        bounds = points_df.agg(F.min("s").alias("lo"), F.max("s").alias("hi")).first()
+        if bounds is None or bounds["lo"] is None:
+            return None
+        lo, hi = bounds["lo"], bounds["hi"]
+        df = (
+            tx_df.where(
+                F.col("sender_account_token").isNotNull()
+                & F.col("event_ts").between(
+                    F.timestamp_seconds(F.lit(lo - before)), F.timestamp_seconds(F.lit(hi + after))
+                )
+            )
+            .select(
+                F.col("sender_account_token").alias("sender"),
+                F.col("receiver_account_token").alias("receiver"),
+                F.unix_seconds("event_ts").alias("s"),
+            )
+            .localCheckpoint()
         )
-    ).select(
-        F.col("sender_account_token").alias(sender),
-        F.col("receiver_account_token").alias(receiver),
-        F.unix_seconds("event_ts").alias(seconds),
-    )
+        return cls(lo, hi, df)
+
+    def near(self, before: int, after: int, names: tuple[str, str, str]) -> DataFrame:
+        """The links in ``[lo - before, hi + after]`` as (sender, receiver, seconds) ``names``:
+        what a walk from the changes can reach (within what :meth:`around` read)."""
+        sender, receiver, seconds = names
+        return self.df.where(F.col("s").between(self.lo - before, self.hi + after)).select(
+            F.col("sender").alias(sender),
+            F.col("receiver").alias(receiver),
+            F.col("s").alias(seconds),
+        )
 
 
 def _no_accounts(points_df: DataFrame) -> DataFrame:
     return points_df.select(F.col("sender").alias("account"), "s").limit(0)
 
 
-def walk_back(points_df: DataFrame, tx_df: DataFrame, window: int, steps: int) -> DataFrame:
+def walk_back(points_df: DataFrame, links: Links | None, window: int, steps: int) -> DataFrame:
     """``account, s``: the changed rows' senders and every account that can precede them in a
     chain of at most ``steps`` earlier legs, each at most ``window`` before the change."""
-    # every leg the walk can take is at most ``window`` before the change it started from, so
-    # only silver's rows in [first change - window, last change] are read
-    legs_df = _sent_near(points_df, tx_df, window, 0, ("prev_sender", "prev_receiver", "prev_ts"))
-    if legs_df is None:
+    if links is None:
         return _no_accounts(points_df)
+    # every leg the walk can take is at most ``window`` before the change it started from
+    legs_df = links.near(window, 0, ("prev_sender", "prev_receiver", "prev_ts"))
     frontier_df = points_df.where(F.col("sender").isNotNull()).select(
         F.col("sender").alias("account"), "s", F.col("s").alias("at")
     )
@@ -97,12 +139,12 @@ def walk_back(points_df: DataFrame, tx_df: DataFrame, window: int, steps: int) -
     return reached_df.select("account", "s")
 
 
-def payers_after(points_df: DataFrame, tx_df: DataFrame, history: int) -> DataFrame:
+def payers_after(points_df: DataFrame, links: Links | None, history: int) -> DataFrame:
     """``account, s``: the senders of today's payments to a changed row's sender or receiver
     within ``(s, s + history]``, whose payee's "unseen" status the change can alter."""
-    payments_df = _sent_near(points_df, tx_df, 0, history, ("payer", "payee", "paid_s"))
-    if payments_df is None:
+    if links is None:
         return _no_accounts(points_df)
+    payments_df = links.near(0, history, ("payer", "payee", "paid_s"))
     touched_df = (
         points_df.select(F.col("sender").alias("payee"), "s")
         .unionByName(points_df.select(F.col("receiver").alias("payee"), "s"))
@@ -118,13 +160,48 @@ def payers_after(points_df: DataFrame, tx_df: DataFrame, history: int) -> DataFr
     )
 
 
-def _rule_points(rule: Rule, points_df: DataFrame, tx_df: DataFrame) -> DataFrame:
+def neighbours(points_df: DataFrame, links: Links | None, window: int) -> DataFrame:
+    """``account, s``: the changed rows' senders and receivers, and every account that sent to
+    or received from one of them within ``window`` of the change (either way)."""
+    ends_df = union_all(
+        [points_df.select(F.col(side).alias("account"), "s") for side in ("sender", "receiver")]
+    ).where(F.col("account").isNotNull())
+    if links is None:
+        return ends_df
+    rows_df = links.near(window, window, ("a", "b", "at")).where(F.col("b").isNotNull())
+    near = (rows_df["at"] >= ends_df["s"] - window) & (rows_df["at"] <= ends_df["s"] + window)
+    parts = [ends_df]
+    for own, other in (("a", "b"), ("b", "a")):
+        parts.append(
+            ends_df.join(
+                rows_df, on=(ends_df["account"] == rows_df[own]) & near, how="inner"
+            ).select(F.col(other).alias("account"), "s")
+        )
+    return union_all(parts)
+
+
+def _walk(rule: Rule) -> tuple[int, int] | None:
+    """(before, after): the links around the changes the rule's scope walks, None if none."""
+    if rule.kind in GRAPH_KINDS:
+        # a block's hit edge is at most W from each of its edges, so its accounts share an edge
+        # with the changed one's within 2 W; a path's middle is within W of either leg
+        return 2 * rule.seconds("window_seconds"), 2 * rule.seconds("window_seconds")
+    if rule.kind == "round_trip":
+        return rule.seconds("window_seconds"), 0
+    if unseen_payees(rule):
+        return 0, rule.seconds("history_seconds")
+    return None
+
+
+def _rule_points(rule: Rule, points_df: DataFrame, links: Links | None) -> DataFrame:
+    if rule.kind in GRAPH_KINDS:
+        return neighbours(points_df, links, _walk(rule)[0])
     if rule.kind == "round_trip":
         steps = int(rule.param("max_legs")) - 1
-        return walk_back(points_df, tx_df, rule.seconds("window_seconds"), steps)
+        return walk_back(points_df, links, rule.seconds("window_seconds"), steps)
     parts = [points_df.select(F.col(side).alias("account"), "s") for side in subject_sides(rule)]
     if unseen_payees(rule):
-        parts.append(payers_after(points_df, tx_df, rule.seconds("history_seconds")))
+        parts.append(payers_after(points_df, links, rule.seconds("history_seconds")))
     return union_all(parts)
 
 
@@ -150,10 +227,15 @@ def build_scope(changes_df: DataFrame, tx_df: DataFrame, pack: RulePack) -> Data
 
     Args:
         changes_df: silver change-feed rows (every change type) since gold last consumed silver.
-        tx_df: silver as it is now (for the round-trip walk).
+        tx_df: silver as it is now (for the walks: round trips, payees, graph neighbours).
         pack: the rule pack; only enabled rules get a scope.
     """
-    points_df = change_points(changes_df)
+    points_df = change_points(changes_df).localCheckpoint()
+    walks = [w for w in (_walk(rule) for rule in pack.enabled) if w is not None]
+    links = None
+    if walks:
+        before, after = max(w[0] for w in walks), max(w[1] for w in walks)
+        links = Links.around(points_df, tx_df, before, after)
     parts = []
     for rule in pack.enabled:
         before, after = reach(rule)
@@ -161,7 +243,7 @@ def build_scope(changes_df: DataFrame, tx_df: DataFrame, pack: RulePack) -> Data
             parts.append(_span(rule, points_df, before, after))
             continue
         parts.append(
-            _rule_points(rule, points_df, tx_df)
+            _rule_points(rule, points_df, links)
             .where(F.col("account").isNotNull())
             .groupBy("account")
             .agg(

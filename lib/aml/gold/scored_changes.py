@@ -5,7 +5,7 @@ upserts and deletes). A period alert summarises every hit of its subject in the 
 rules, so a scoped run rebuilds each affected (subject, period) from its post-state hits: the
 published hits outside the re-evaluated intervals plus the new hits inside them. Affected are the
 periods a scoped interval overlaps for its subject, and the periods of every hit that appears or
-disappears (graph rules scope every subject of a time span, so their changes name the subjects).
+disappears (a peer rule scopes every subject of a time span, so its changes name the subjects).
 Hits of affected periods are upserted again even when unchanged: their ``alert_id`` follows the
 period's score.
 """
