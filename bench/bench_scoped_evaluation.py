@@ -1,0 +1,182 @@
+"""One changed silver row, the rule pack's scoped evaluation: this code against an earlier commit.
+
+What an increment of one row costs gold before anything is written: the scope of the change
+(:func:`aml.gold.scope.build_scope`) and the evaluation of every enabled rule inside it
+(:func:`aml.gold.evaluation.evaluate`, materialised), in a warm Spark session on a lake's silver
+held in memory as the gold job holds it.
+Nothing is written: each round picks a silver row (the same rows for both versions) and takes it
+as its own change (old and new image).
+
+The two versions run alternately, each round in a fresh process of each (``--rounds`` of each):
+the code of this checkout, and that of ``--baseline`` (a commit, checked out once as a git
+worktree under var/bench/). Each process first evaluates one uncounted row (the warm-up: class
+loading and the JIT), then ``--rows`` counted ones. The report is each version's median of its
+counted rows and their ratio, and the rows each version's rules read (its log).
+
+Usage (after ``bench/bench_pipeline.py --rows N --full-only`` built var/bench/pipeline-lake)::
+
+    .venv/bin/python bench/bench_scoped_evaluation.py --baseline <commit> [--rounds 2] [--rows 2]
+
+Writes ``var/bench/scoped-evaluation.json`` (``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+VAR = ROOT / "var" / "bench"
+
+
+def _measure(lake: str, rows: int) -> None:
+    """The child: warm-up plus ``rows`` counted rows, one JSON line per row on stdout."""
+    import datetime as dt
+
+    from pyspark.sql import functions as F
+
+    from aml import frames
+    from aml.config import load_config
+    from aml.gold import evaluation, rulepack, scope
+    from aml.spark import build_session
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s %(message)s")
+    config = load_config("local")
+    spark = build_session(config, "bench-scoped-evaluation")
+    # held in memory, as the gold job holds it (aml.frames.materialise: one scan of the files)
+    silver_df = frames.materialise(spark.read.format("delta").load(f"{lake}/silver/transactions"))
+    pack = rulepack.load(config, "v2")
+    lineage = evaluation.Lineage(0, "bench", dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    policy = evaluation.ScopePolicy.from_settings(config.data.get("gold", {}))
+    for n in range(rows + 1):
+        row_df = silver_df.orderBy(F.rand(n)).limit(1)
+        images_df = row_df.unionByName(row_df).localCheckpoint()
+        started = time.perf_counter()
+        scope_df = scope.build_scope(images_df, silver_df, pack).localCheckpoint()
+        entries = scope_df.count()
+        scoped = time.perf_counter()
+        hits_df = evaluation.evaluate(spark, silver_df, pack, lineage, scope_df, policy)
+        hits = hits_df.localCheckpoint().count()
+        done = time.perf_counter()
+        print(
+            json.dumps(
+                {
+                    "row": n,
+                    "warm_up": n == 0,
+                    "scope_entries": entries,
+                    "hits": hits,
+                    "scope_s": round(scoped - started, 2),
+                    "evaluate_s": round(done - scoped, 2),
+                    "total_s": round(done - started, 2),
+                }
+            ),
+            flush=True,
+        )
+    spark.stop()
+
+
+def _worktree(commit: str) -> Path:
+    """The baseline commit checked out under var/bench/ (once), sharing this checkout's var/."""
+    sha = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{commit}^{{commit}}"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    path = VAR / f"baseline-{sha[:12]}"
+    if not path.exists():
+        subprocess.run(["git", "worktree", "add", "--detach", str(path), sha], cwd=ROOT, check=True)
+        (path / "var").symlink_to(ROOT / "var")  # the resolved jars, the class archive
+    return path
+
+
+def _run(version: str, source: Path, lake: str, rows: int, log_path: Path) -> list[dict]:
+    env = {**os.environ, "PYTHONPATH": str(source / "lib"), "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", "--lake", lake]
+    with log_path.open("a") as log:
+        log.write(f"--- {version} ({source})\n")
+        log.flush()
+        proc = subprocess.run(
+            [*command, "--rows", str(rows)],
+            env=env, stdout=subprocess.PIPE, stderr=log, text=True, timeout=3600, check=False,
+        )  # fmt: skip
+    if proc.returncode != 0:
+        raise SystemExit(f"{version} failed (exit {proc.returncode}); see {log_path}")
+    results = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    for result in results:
+        print(f"  {version}: {json.dumps(result)}", flush=True)
+    return results
+
+
+def _reads(log_path: Path) -> dict[str, list[str]]:
+    """Each version's 'rows read' decisions, from the children's log."""
+    out: dict[str, list[str]] = {}
+    version = ""
+    for line in log_path.read_text().splitlines():
+        if line.startswith("--- "):
+            version = line.split()[1]
+        elif "scoped evaluation over" in line:
+            out.setdefault(version, []).append(line.split("gold: ", 1)[-1])
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--baseline", help="the commit to compare with")
+    parser.add_argument("--lake", default=str(VAR / "pipeline-lake" / "lake"))
+    parser.add_argument("--rounds", type=int, default=2, help="processes of each version")
+    parser.add_argument("--rows", type=int, default=2, help="counted rows per process")
+    parser.add_argument("--out", type=Path, default=VAR / "scoped-evaluation.json")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _measure(args.lake, args.rows)
+        return 0
+    if not args.baseline:
+        parser.error("--baseline is required")
+    if not Path(args.lake, "silver", "transactions").exists():
+        parser.error(f"no silver under {args.lake}: run bench/bench_pipeline.py --full-only first")
+    versions = {"baseline": _worktree(args.baseline), "current": ROOT}
+    log_path = args.out.with_suffix(".log")
+    log_path.unlink(missing_ok=True)
+    results: dict[str, list[dict]] = {name: [] for name in versions}
+    for round_no in range(args.rounds):
+        for name, source in versions.items():
+            print(f"round {round_no + 1}/{args.rounds}: {name}", flush=True)
+            results[name] += _run(name, source, args.lake, args.rows, log_path)
+    medians = {
+        name: {
+            key: statistics.median(r[key] for r in rows if not r["warm_up"])
+            for key in ("scope_s", "evaluate_s", "total_s")
+        }
+        for name, rows in results.items()
+    }
+    report = {
+        "command": "bench/bench_scoped_evaluation.py " + " ".join(sys.argv[1:]),
+        "baseline": args.baseline,
+        "lake": args.lake,
+        "medians": medians,
+        "ratio_current_to_baseline": {
+            key: round(medians["current"][key] / medians["baseline"][key], 3)
+            for key in medians["current"]
+        },
+        "rows_read": _reads(log_path),
+        "results": results,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print("\n| version | scope s | evaluate s | total s |\n|---|---:|---:|---:|")
+    for name, m in medians.items():
+        print(f"| {name} | {m['scope_s']} | {m['evaluate_s']} | {m['total_s']} |")
+    print(f"ratios (current / baseline): {report['ratio_current_to_baseline']}; {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
