@@ -211,10 +211,12 @@ def test_a_scoped_origin_reads_every_leg_of_its_round_trips(spark):
     assert {(h[1], h[2]) for h in hits} == {(1, "A"), (2, "A"), (3, "A"), (4, "A")}
 
 
-def test_a_scoped_payer_reads_its_payees_own_activity(spark):
-    """A's spike pays N1 (unseen) and N2, active the day before on a row with X of its own:
-    N2 is seen, so R27 does not hit; read without N2's own row, it would."""
+@pytest.mark.parametrize("counterparty", ["X", None])
+def test_a_scoped_payer_reads_its_payees_own_activity(spark, counterparty):
+    """A's spike pays N1 (unseen) and N2, active the day before on a row of its own (with X, or
+    with no counterparty token): N2 is seen, so R27 does not hit; read without N2's own row, it
+    would."""
     pack = pack_of("R27", name="v2")
-    rows = [*HISTORY, *SPIKE, seen(9, T - DAY)]
+    rows = [*HISTORY, *SPIKE, dataclasses.replace(seen(9, T - DAY), receiver=counterparty)]
     hits = _unrelated_change(spark, rows, Tx(8, T - 25 * DAY, "100", "A", "B8"), pack)
     assert hits == set()

@@ -296,8 +296,11 @@ def _reached_rows(tx_df: DataFrame, scope_df: DataFrame, rules: list[Rule]) -> D
             F.col("event_ts").between(
                 F.timestamp_seconds(F.lit(hull[0])), F.timestamp_seconds(F.lit(hull[1]))
             )
-            & F.col("sender_account_token").isNotNull()
-            & F.col("receiver_account_token").isNotNull()
+            # a payee's row with no counterparty is still its activity
+            & (
+                F.col("sender_account_token").isNotNull()
+                | F.col("receiver_account_token").isNotNull()
+            )
         )
         .select(
             "transaction_id",
@@ -326,6 +329,7 @@ def _reached_rows(tx_df: DataFrame, scope_df: DataFrame, rules: list[Rule]) -> D
                         for own, other in directions
                     ]
                 )
+                .where(F.col("account").isNotNull())
                 .distinct()
                 .localCheckpoint()  # a few accounts, the next step's and the union's input
             )
