@@ -255,6 +255,31 @@ def _subject_rows(tx_df: DataFrame, widened_df: DataFrame) -> DataFrame:
     return parts[0].unionByName(parts[1]).dropDuplicates(["transaction_id"]).localCheckpoint()
 
 
+def links(tx_df: DataFrame, lo: int, hi: int) -> DataFrame:
+    """``transaction_id, sender, receiver, s`` (epoch seconds) of the rows of ``tx_df`` in
+    ``[lo, hi]`` with an account token on either side (a payee's row with no counterparty is
+    still its activity), materialised: what a walk over silver's payments reads, so silver is
+    scanned once, not once per step of each walk."""
+    return (
+        tx_df.where(
+            F.col("event_ts").between(
+                F.timestamp_seconds(F.lit(lo)), F.timestamp_seconds(F.lit(hi))
+            )
+            & (
+                F.col("sender_account_token").isNotNull()
+                | F.col("receiver_account_token").isNotNull()
+            )
+        )
+        .select(
+            "transaction_id",
+            F.col("sender_account_token").alias("sender"),
+            F.col("receiver_account_token").alias("receiver"),
+            F.unix_seconds("event_ts").alias("s"),
+        )
+        .localCheckpoint()
+    )
+
+
 def _walk_out(rule: Rule) -> tuple[int, bool, tuple[int, int]]:
     """(steps, both ways, (before, after)): how many edges from a scoped subject the other
     accounts whose rows its hits rest on can lie, whether the walk follows edges backwards too,
@@ -290,24 +315,8 @@ def _reached_rows(tx_df: DataFrame, scope_df: DataFrame, rules: list[Rule]) -> D
     windows = _span_windows(scope_df, rules, lambda rule: _walk_out(rule)[2])
     if not windows:
         return None
-    hull = (min(w[0] for w in windows.values()), max(w[1] for w in windows.values()))
-    edges_df = (
-        tx_df.where(
-            F.col("event_ts").between(
-                F.timestamp_seconds(F.lit(hull[0])), F.timestamp_seconds(F.lit(hull[1]))
-            )
-            # a payee's row with no counterparty is still its activity
-            & (
-                F.col("sender_account_token").isNotNull()
-                | F.col("receiver_account_token").isNotNull()
-            )
-        )
-        .select(
-            "transaction_id",
-            F.col("sender_account_token").alias("sender"),
-            F.col("receiver_account_token").alias("receiver"),
-        )
-        .localCheckpoint()
+    edges_df = links(
+        tx_df, min(w[0] for w in windows.values()), max(w[1] for w in windows.values())
     )
     reached = []
     for rule in rules:

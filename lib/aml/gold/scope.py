@@ -36,6 +36,7 @@ from aml.gold.evaluation import (
     GRAPH_KINDS,
     SCOPE_SCHEMA,
     SPAN_KINDS,
+    links,
     reach,
     subject_sides,
     unseen_payees,
@@ -60,9 +61,9 @@ def change_points(changes_df: DataFrame) -> DataFrame:
 
 @dataclass(frozen=True)
 class Links:
-    """``sender, receiver, s`` of silver's rows (with a sender) around the changes, materialised:
-    every walk of the scope reads these three columns of one stretch of silver, so silver is
-    scanned once per scope, not once per step of each walk.
+    """Silver's rows around the changes (:func:`aml.gold.evaluation.links`), materialised once:
+    every walk of the scope reads them, so silver is scanned once per scope, not once per step
+    of each walk.
 
     Attributes:
         lo, hi: the first and the last changed row's epoch seconds.
@@ -82,27 +83,16 @@ class Links:
         if bounds is None or bounds["lo"] is None:
             return None
         lo, hi = bounds["lo"], bounds["hi"]
-        df = (
-            tx_df.where(
-                F.col("sender_account_token").isNotNull()
-                & F.col("event_ts").between(
-                    F.timestamp_seconds(F.lit(lo - before)), F.timestamp_seconds(F.lit(hi + after))
-                )
-            )
-            .select(
-                F.col("sender_account_token").alias("sender"),
-                F.col("receiver_account_token").alias("receiver"),
-                F.unix_seconds("event_ts").alias("s"),
-            )
-            .localCheckpoint()
-        )
-        return cls(lo, hi, df)
+        return cls(lo, hi, links(tx_df, lo - before, hi + after))
 
     def near(self, before: int, after: int, names: tuple[str, str, str]) -> DataFrame:
-        """The links in ``[lo - before, hi + after]`` as (sender, receiver, seconds) ``names``:
-        what a walk from the changes can reach (within what :meth:`around` read)."""
+        """The links with a sender in ``[lo - before, hi + after]`` as (sender, receiver,
+        seconds) ``names``: what a walk from the changes can reach (within what :meth:`around`
+        read)."""
         sender, receiver, seconds = names
-        return self.df.where(F.col("s").between(self.lo - before, self.hi + after)).select(
+        return self.df.where(
+            F.col("sender").isNotNull() & F.col("s").between(self.lo - before, self.hi + after)
+        ).select(
             F.col("sender").alias(sender),
             F.col("receiver").alias(receiver),
             F.col("s").alias(seconds),
