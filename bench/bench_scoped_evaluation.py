@@ -11,7 +11,10 @@ The two versions run alternately, each round in a fresh process of each (``--rou
 the code of this checkout, and that of ``--baseline`` (a commit, checked out once as a git
 worktree under var/bench/). Each process first evaluates one uncounted row (the warm-up: class
 loading and the JIT), then ``--rows`` counted ones. The report is each version's median of its
-counted rows and their ratio, and the rows each version's rules read (its log).
+counted rows and their ratio, and the rows each version's rules read (its log). The evaluation
+is also split into its parts (:data:`KEYS`): building the hits' plan (the ``evaluate()`` call:
+the scoped row sets it materialises and the analysis of every rule's SQL), optimising it and
+running it, and the Spark jobs it started.
 
 Usage (after ``bench/bench_pipeline.py --rows N --full-only`` built var/bench/pipeline-lake)::
 
@@ -37,13 +40,19 @@ ROOT = BENCH.parent
 VAR = ROOT / "var" / "bench"
 
 
+# per counted row: the scope; the evaluation, and its parts: the evaluate() call (the scoped row
+# sets it materialises, the analysis of every rule's plan), the optimiser, the run (physical
+# planning and the jobs); the Spark jobs the evaluation started
+KEYS = ("scope_s", "evaluate_s", "build_s", "optimise_s", "execute_s", "evaluate_jobs", "total_s")
+
+
 def _measure(lake: str, rows: int) -> None:
     """The child: warm-up plus ``rows`` counted rows, one JSON line per row on stdout."""
     import datetime as dt
 
     from pyspark.sql import functions as F
 
-    from aml import frames
+    from aml import frames, spark_jobs
     from aml.config import load_config
     from aml.gold import evaluation, rulepack, scope
     from aml.spark import build_session
@@ -63,9 +72,14 @@ def _measure(lake: str, rows: int) -> None:
         scope_df = scope.build_scope(images_df, silver_df, pack).localCheckpoint()
         entries = scope_df.count()
         scoped = time.perf_counter()
+        first_job = spark_jobs.job_ids(spark)
         hits_df = evaluation.evaluate(spark, silver_df, pack, lineage, scope_df, policy)
+        built = time.perf_counter()
+        hits_df._jdf.queryExecution().optimizedPlan()  # noqa: SLF001 - the phases, timed apart
+        optimised = time.perf_counter()
         hits = hits_df.localCheckpoint().count()
         done = time.perf_counter()
+        jobs = len(spark_jobs.finished_jobs(spark, first_job))
         print(
             json.dumps(
                 {
@@ -75,6 +89,10 @@ def _measure(lake: str, rows: int) -> None:
                     "hits": hits,
                     "scope_s": round(scoped - started, 2),
                     "evaluate_s": round(done - scoped, 2),
+                    "build_s": round(built - scoped, 2),
+                    "optimise_s": round(optimised - built, 2),
+                    "execute_s": round(done - optimised, 2),
+                    "evaluate_jobs": jobs,
                     "total_s": round(done - started, 2),
                 }
             ),
@@ -152,8 +170,8 @@ def main() -> int:
             results[name] += _run(name, source, args.lake, args.rows, log_path)
     medians = {
         name: {
-            key: statistics.median(r[key] for r in rows if not r["warm_up"])
-            for key in ("scope_s", "evaluate_s", "total_s")
+            key: round(statistics.median(r[key] for r in rows if not r["warm_up"]), 2)
+            for key in KEYS
         }
         for name, rows in results.items()
     }
@@ -171,9 +189,9 @@ def main() -> int:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print("\n| version | scope s | evaluate s | total s |\n|---|---:|---:|---:|")
+    print("\n| version | " + " | ".join(KEYS) + " |\n|---|" + "---:|" * len(KEYS))
     for name, m in medians.items():
-        print(f"| {name} | {m['scope_s']} | {m['evaluate_s']} | {m['total_s']} |")
+        print(f"| {name} | " + " | ".join(str(m[key]) for key in KEYS) + " |")
     print(f"ratios (current / baseline): {report['ratio_current_to_baseline']}; {args.out}")
     return 0
 
