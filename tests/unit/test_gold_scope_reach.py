@@ -143,26 +143,6 @@ def test_scoped_graph_hits_patch_a_full_rebuild_exactly(spark, graph, policy):
     )
 
 
-def test_the_reached_rows_are_the_same_however_the_accounts_are_joined(spark, graph, monkeypatch):
-    """The reached accounts are sent whole to every task when few
-    (``evaluation.BROADCAST_ACCOUNTS``), else joined as the planner chooses: the same rows
-    either way."""
-    *_, after_df, scope_df = graph
-    rules = list(PACK.enabled)
-
-    def reached() -> dict[int, tuple]:
-        rows_df = evaluation._reached_rows(after_df, scope_df, rules)
-        return {
-            row.transaction_id: (row.sender_account_token, row.receiver_account_token)
-            for row in rows_df.collect()
-        }
-
-    sent = reached()
-    assert sent, "the changed components' rows must be reached"
-    monkeypatch.setattr(evaluation, "BROADCAST_ACCOUNTS", 0)
-    assert reached() == sent
-
-
 def test_the_scope_names_the_changed_components_accounts_only(graph):
     """Untouched components keep their hits out of the scope (the graph rules are scoped by
     neighbourhood, not by time span: every component's rows share the same days)."""

@@ -121,10 +121,6 @@ UNBOUNDED = 10**11
 
 DAY_SECONDS = 86_400
 
-# The most reached accounts (:func:`_reached_rows`) sent whole to every task (about 100 bytes
-# each); past it, the planner joins them with silver as it sees fit.
-BROADCAST_ACCOUNTS = 200_000
-
 
 def subject_sides(rule: Rule) -> tuple[str, ...]:
     """Which side(s) of a transaction carry the rule's subject (either side of a row is
@@ -259,11 +255,6 @@ def _subject_rows(tx_df: DataFrame, widened_df: DataFrame) -> DataFrame:
     return parts[0].unionByName(parts[1]).dropDuplicates(["transaction_id"]).localCheckpoint()
 
 
-def _between(lo: int, hi: int) -> Column:
-    """A row's time in ``[lo, hi]`` (epoch seconds, inclusive)."""
-    return F.col("event_ts").between(F.timestamp_seconds(F.lit(lo)), F.timestamp_seconds(F.lit(hi)))
-
-
 def links(tx_df: DataFrame, lo: int, hi: int) -> DataFrame:
     """``transaction_id, sender, receiver, s`` (epoch seconds) of the rows of ``tx_df`` in
     ``[lo, hi]`` with an account token on either side (a payee's row with no counterparty is
@@ -271,7 +262,9 @@ def links(tx_df: DataFrame, lo: int, hi: int) -> DataFrame:
     scanned once, not once per step of each walk."""
     return (
         tx_df.where(
-            _between(lo, hi)
+            F.col("event_ts").between(
+                F.timestamp_seconds(F.lit(lo)), F.timestamp_seconds(F.lit(hi))
+            )
             & (
                 F.col("sender_account_token").isNotNull()
                 | F.col("receiver_account_token").isNotNull()
@@ -322,8 +315,9 @@ def _reached_rows(tx_df: DataFrame, scope_df: DataFrame, rules: list[Rule]) -> D
     windows = _span_windows(scope_df, rules, lambda rule: _walk_out(rule)[2])
     if not windows:
         return None
-    hull = (min(w[0] for w in windows.values()), max(w[1] for w in windows.values()))
-    edges_df = links(tx_df, *hull)
+    edges_df = links(
+        tx_df, min(w[0] for w in windows.values()), max(w[1] for w in windows.values())
+    )
     reached = []
     for rule in rules:
         steps, both_ways, _ = _walk_out(rule)
@@ -350,23 +344,13 @@ def _reached_rows(tx_df: DataFrame, scope_df: DataFrame, rules: list[Rule]) -> D
             )
             reached.append(frontier_df)
     reached_df = union_all(reached).distinct().localCheckpoint()
-    hull_df = tx_df.where(_between(*hull))
-    # the rows touching a reached account, read from silver by account: the accounts go to
-    # every task (when few, as for an increment's scope), so silver is filtered where it lies.
-    # Joining silver with the reached rows' transaction ids instead shuffled every silver row,
-    # all its columns, to meet a few ids.
-    accounts_df = (
-        F.broadcast(reached_df) if reached_df.count() <= BROADCAST_ACCOUNTS else reached_df
-    )
-    parts = [
-        hull_df.join(
-            accounts_df,
-            on=hull_df[f"{side}_account_token"] == accounts_df["account"],
-            how="left_semi",
-        )
-        for side in ("sender", "receiver")
-    ]
-    return parts[0].unionByName(parts[1]).dropDuplicates(["transaction_id"]).localCheckpoint()
+    ids_df = union_all(
+        [
+            edges_df.join(reached_df, on=edges_df[side] == reached_df["account"], how="left_semi")
+            for side in ("sender", "receiver")
+        ]
+    ).select("transaction_id")
+    return tx_df.join(ids_df.distinct(), on="transaction_id", how="left_semi").localCheckpoint()
 
 
 def _span_windows(
