@@ -44,6 +44,47 @@ VAR = ROOT / "var" / "bench"
 # sets it materialises, the analysis of every rule's plan), the optimiser, the run (physical
 # planning and the jobs); the Spark jobs the evaluation started
 KEYS = ("scope_s", "evaluate_s", "build_s", "optimise_s", "execute_s", "evaluate_jobs", "total_s")
+# the build's parts: functions of aml.gold.evaluation timed where the build calls them (the
+# outermost call counts: a union inside a walk is the walk's), and the rules' SQL (spark.sql)
+PARTS = {
+    "reached_rows_s": ("_reached_rows",),
+    "subject_rows_s": ("_widened", "_subject_rows"),
+    "identity_s": ("with_identity",),
+    "union_s": ("union_all",),
+}
+
+
+class _Parts:
+    """Cumulative seconds of the build's parts (:data:`PARTS`, ``rules_sql_s``) of one row."""
+
+    def __init__(self, evaluation, spark) -> None:
+        self.seconds: dict[str, float] = {}
+        self._depth = 0
+        for part, names in PARTS.items():
+            for name in names:
+                if hasattr(evaluation, name):  # an older version may lack one
+                    setattr(evaluation, name, self._timed(part, getattr(evaluation, name)))
+        spark.sql = self._timed("rules_sql_s", spark.sql)
+
+    def _timed(self, part: str, function):
+        def timed(*args, **kwargs):
+            self._depth += 1
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    elapsed = time.perf_counter() - started
+                    self.seconds[part] = self.seconds.get(part, 0.0) + elapsed
+
+        return timed
+
+    def take(self) -> dict[str, float]:
+        """This row's parts (every part, 0 when not called), and a fresh start."""
+        out = {part: round(self.seconds.get(part, 0.0), 2) for part in (*PARTS, "rules_sql_s")}
+        self.seconds = {}
+        return out
 
 
 def _measure(lake: str, rows: int) -> None:
@@ -65,6 +106,7 @@ def _measure(lake: str, rows: int) -> None:
     pack = rulepack.load(config, "v2")
     lineage = evaluation.Lineage(0, "bench", dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
     policy = evaluation.ScopePolicy.from_settings(config.data.get("gold", {}))
+    parts = _Parts(evaluation, spark)
     for n in range(rows + 1):
         row_df = silver_df.orderBy(F.rand(n)).limit(1)
         images_df = row_df.unionByName(row_df).localCheckpoint()
@@ -72,6 +114,7 @@ def _measure(lake: str, rows: int) -> None:
         scope_df = scope.build_scope(images_df, silver_df, pack).localCheckpoint()
         entries = scope_df.count()
         scoped = time.perf_counter()
+        parts.take()  # the scope's own calls are not the evaluation's
         first_job = spark_jobs.job_ids(spark)
         hits_df = evaluation.evaluate(spark, silver_df, pack, lineage, scope_df, policy)
         built = time.perf_counter()
@@ -93,6 +136,7 @@ def _measure(lake: str, rows: int) -> None:
                     "optimise_s": round(optimised - built, 2),
                     "execute_s": round(done - optimised, 2),
                     "evaluate_jobs": jobs,
+                    **parts.take(),
                     "total_s": round(done - started, 2),
                 }
             ),
@@ -171,7 +215,7 @@ def main() -> int:
     medians = {
         name: {
             key: round(statistics.median(r[key] for r in rows if not r["warm_up"]), 2)
-            for key in KEYS
+            for key in (*KEYS, *PARTS, "rules_sql_s")
         }
         for name, rows in results.items()
     }
@@ -183,15 +227,17 @@ def main() -> int:
         "ratio_current_to_baseline": {
             key: round(medians["current"][key] / medians["baseline"][key], 3)
             for key in medians["current"]
+            if medians["baseline"][key]
         },
         "rows_read": _reads(log_path),
         "results": results,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print("\n| version | " + " | ".join(KEYS) + " |\n|---|" + "---:|" * len(KEYS))
-    for name, m in medians.items():
-        print(f"| {name} | " + " | ".join(str(m[key]) for key in KEYS) + " |")
+    for keys in (KEYS, ("build_s", *PARTS, "rules_sql_s")):
+        print("\n| version | " + " | ".join(keys) + " |\n|---|" + "---:|" * len(keys))
+        for name, m in medians.items():
+            print(f"| {name} | " + " | ".join(str(m[key]) for key in keys) + " |")
     print(f"ratios (current / baseline): {report['ratio_current_to_baseline']}; {args.out}")
     return 0
 
