@@ -14,11 +14,14 @@ loading and the JIT), then ``--rows`` counted ones. The report is each version's
 counted rows and their ratio, and the rows each version's rules read (its log). The evaluation
 is also split into its parts (:data:`KEYS`): building the hits' plan (the ``evaluate()`` call:
 the scoped row sets it materialises and the analysis of every rule's SQL), optimising it and
-running it, and the Spark jobs it started.
+running it, and the Spark jobs it started. ``--compare-hold`` measures, instead of two
+commits, this checkout with silver held whole (as the gold job holds it) against only the
+columns the rules read, each row over both in one process, in alternating order.
 
 Usage (after ``bench/bench_pipeline.py --rows N --full-only`` built var/bench/pipeline-lake)::
 
     .venv/bin/python bench/bench_scoped_evaluation.py --baseline <commit> [--rounds 2] [--rows 2]
+    .venv/bin/python bench/bench_scoped_evaluation.py --compare-hold [--rounds 1] [--rows 2]
 
 Writes ``var/bench/scoped-evaluation.json`` (``--out``).
 """
@@ -87,8 +90,12 @@ class _Parts:
         return out
 
 
-def _measure(lake: str, rows: int) -> None:
-    """The child: warm-up plus ``rows`` counted rows, one JSON line per row on stdout."""
+def _measure(lake: str, rows: int, holds: list[str]) -> None:
+    """The child: warm-up plus ``rows`` counted rows, one JSON line per row and hold on stdout.
+
+    ``holds``: how silver is held, ``all`` its columns (as the gold job holds it) and/or
+    ``rules`` only the columns the rules read (:data:`aml.gold.evaluation.RULE_INPUT_SCHEMA`);
+    with both, each row is evaluated over each, in alternating order, in this one process."""
     import datetime as dt
 
     from pyspark.sql import functions as F
@@ -102,46 +109,56 @@ def _measure(lake: str, rows: int) -> None:
     config = load_config("local")
     spark = build_session(config, "bench-scoped-evaluation")
     # held in memory, as the gold job holds it (aml.frames.materialise: one scan of the files)
-    silver_df = frames.materialise(spark.read.format("delta").load(f"{lake}/silver/transactions"))
+    read_df = spark.read.format("delta").load(f"{lake}/silver/transactions")
+    rule_columns = [c.split()[0] for c in evaluation.RULE_INPUT_SCHEMA.split(", ")]
+    held = {
+        hold: frames.materialise(read_df if hold == "all" else read_df.select(*rule_columns))
+        for hold in holds
+    }
     pack = rulepack.load(config, "v2")
     lineage = evaluation.Lineage(0, "bench", dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
     policy = evaluation.ScopePolicy.from_settings(config.data.get("gold", {}))
     parts = _Parts(evaluation, spark)
+    any_df = next(iter(held.values()))
     for n in range(rows + 1):
-        row_df = silver_df.orderBy(F.rand(n)).limit(1)
-        images_df = row_df.unionByName(row_df).localCheckpoint()
-        started = time.perf_counter()
-        scope_df = scope.build_scope(images_df, silver_df, pack).localCheckpoint()
-        entries = scope_df.count()
-        scoped = time.perf_counter()
-        parts.take()  # the scope's own calls are not the evaluation's
-        first_job = spark_jobs.job_ids(spark)
-        hits_df = evaluation.evaluate(spark, silver_df, pack, lineage, scope_df, policy)
-        built = time.perf_counter()
-        hits_df._jdf.queryExecution().optimizedPlan()  # noqa: SLF001 - the phases, timed apart
-        optimised = time.perf_counter()
-        hits = hits_df.localCheckpoint().count()
-        done = time.perf_counter()
-        jobs = len(spark_jobs.finished_jobs(spark, first_job))
-        print(
-            json.dumps(
-                {
-                    "row": n,
-                    "warm_up": n == 0,
-                    "scope_entries": entries,
-                    "hits": hits,
-                    "scope_s": round(scoped - started, 2),
-                    "evaluate_s": round(done - scoped, 2),
-                    "build_s": round(built - scoped, 2),
-                    "optimise_s": round(optimised - built, 2),
-                    "execute_s": round(done - optimised, 2),
-                    "evaluate_jobs": jobs,
-                    **parts.take(),
-                    "total_s": round(done - started, 2),
-                }
-            ),
-            flush=True,
-        )
+        row_ids = [r.transaction_id for r in any_df.orderBy(F.rand(n)).limit(1).collect()]
+        for hold in holds if n % 2 == 0 else holds[::-1]:
+            silver_df = held[hold]
+            row_df = silver_df.where(F.col("transaction_id").isin(row_ids))
+            images_df = row_df.unionByName(row_df).localCheckpoint()
+            started = time.perf_counter()
+            scope_df = scope.build_scope(images_df, silver_df, pack).localCheckpoint()
+            entries = scope_df.count()
+            scoped = time.perf_counter()
+            parts.take()  # the scope's own calls are not the evaluation's
+            first_job = spark_jobs.job_ids(spark)
+            hits_df = evaluation.evaluate(spark, silver_df, pack, lineage, scope_df, policy)
+            built = time.perf_counter()
+            hits_df._jdf.queryExecution().optimizedPlan()  # noqa: SLF001 - the phases apart
+            optimised = time.perf_counter()
+            hits = hits_df.localCheckpoint().count()
+            done = time.perf_counter()
+            jobs = len(spark_jobs.finished_jobs(spark, first_job))
+            print(
+                json.dumps(
+                    {
+                        "row": n,
+                        "hold": hold,
+                        "warm_up": n == 0,
+                        "scope_entries": entries,
+                        "hits": hits,
+                        "scope_s": round(scoped - started, 2),
+                        "evaluate_s": round(done - scoped, 2),
+                        "build_s": round(built - scoped, 2),
+                        "optimise_s": round(optimised - built, 2),
+                        "execute_s": round(done - optimised, 2),
+                        "evaluate_jobs": jobs,
+                        **parts.take(),
+                        "total_s": round(done - started, 2),
+                    }
+                ),
+                flush=True,
+            )
     spark.stop()
 
 
@@ -158,14 +175,16 @@ def _worktree(commit: str) -> Path:
     return path
 
 
-def _run(version: str, source: Path, lake: str, rows: int, log_path: Path) -> list[dict]:
+def _run(
+    version: str, source: Path, lake: str, rows: int, log_path: Path, holds: str = "all"
+) -> list[dict]:
     env = {**os.environ, "PYTHONPATH": str(source / "lib"), "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, str(Path(__file__).resolve()), "--child", "--lake", lake]
     with log_path.open("a") as log:
         log.write(f"--- {version} ({source})\n")
         log.flush()
         proc = subprocess.run(
-            [*command, "--rows", str(rows)],
+            [*command, "--rows", str(rows), "--holds", holds],
             env=env, stdout=subprocess.PIPE, stderr=log, text=True, timeout=3600, check=False,
         )  # fmt: skip
     if proc.returncode != 0:
@@ -195,23 +214,39 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="processes of each version")
     parser.add_argument("--rows", type=int, default=2, help="counted rows per process")
     parser.add_argument("--out", type=Path, default=VAR / "scoped-evaluation.json")
+    parser.add_argument(
+        "--compare-hold",
+        action="store_true",
+        help="instead of two commits: this checkout with silver held whole ('all', as the gold "
+        "job holds it) against only the rules' columns ('rules'), each row over both in one "
+        "process",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--holds", default="all", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _measure(args.lake, args.rows)
+        _measure(args.lake, args.rows, args.holds.split(","))
         return 0
-    if not args.baseline:
-        parser.error("--baseline is required")
+    if not args.baseline and not args.compare_hold:
+        parser.error("--baseline (or --compare-hold) is required")
     if not Path(args.lake, "silver", "transactions").exists():
         parser.error(f"no silver under {args.lake}: run bench/bench_pipeline.py --full-only first")
-    versions = {"baseline": _worktree(args.baseline), "current": ROOT}
     log_path = args.out.with_suffix(".log")
     log_path.unlink(missing_ok=True)
-    results: dict[str, list[dict]] = {name: [] for name in versions}
-    for round_no in range(args.rounds):
-        for name, source in versions.items():
-            print(f"round {round_no + 1}/{args.rounds}: {name}", flush=True)
-            results[name] += _run(name, source, args.lake, args.rows, log_path)
+    if args.compare_hold:
+        results: dict[str, list[dict]] = {"all": [], "rules": []}
+        for round_no in range(args.rounds):
+            print(f"round {round_no + 1}/{args.rounds}: current, both holds", flush=True)
+            for result in _run("current", ROOT, args.lake, args.rows, log_path, "all,rules"):
+                results[result["hold"]].append(result)
+    else:
+        versions = {"baseline": _worktree(args.baseline), "current": ROOT}
+        results = {name: [] for name in versions}
+        for round_no in range(args.rounds):
+            for name, source in versions.items():
+                print(f"round {round_no + 1}/{args.rounds}: {name}", flush=True)
+                results[name] += _run(name, source, args.lake, args.rows, log_path)
+    first, second = results  # the reference, then the one measured against it
     medians = {
         name: {
             key: round(statistics.median(r[key] for r in rows if not r["warm_up"]), 2)
@@ -224,10 +259,10 @@ def main() -> int:
         "baseline": args.baseline,
         "lake": args.lake,
         "medians": medians,
-        "ratio_current_to_baseline": {
-            key: round(medians["current"][key] / medians["baseline"][key], 3)
-            for key in medians["current"]
-            if medians["baseline"][key]
+        f"ratio_{second}_to_{first}": {
+            key: round(medians[second][key] / medians[first][key], 3)
+            for key in medians[second]
+            if medians[first][key]
         },
         "rows_read": _reads(log_path),
         "results": results,
@@ -238,7 +273,7 @@ def main() -> int:
         print("\n| version | " + " | ".join(keys) + " |\n|---|" + "---:|" * len(keys))
         for name, m in medians.items():
             print(f"| {name} | " + " | ".join(str(m[key]) for key in keys) + " |")
-    print(f"ratios (current / baseline): {report['ratio_current_to_baseline']}; {args.out}")
+    print(f"ratios ({second} / {first}): {report[f'ratio_{second}_to_{first}']}; {args.out}")
     return 0
 
 
