@@ -55,10 +55,12 @@ PARTS = {
     "identity_s": ("with_identity",),
     "union_s": ("union_all",),
 }
+SQL_PART = "rules_sql_s"
+PART_KEYS = (*PARTS, SQL_PART)
 
 
 class _Parts:
-    """Cumulative seconds of the build's parts (:data:`PARTS`, ``rules_sql_s``) of one row."""
+    """Cumulative seconds of the build's parts (:data:`PART_KEYS`) of one row."""
 
     def __init__(self, evaluation, spark) -> None:
         self.seconds: dict[str, float] = {}
@@ -67,7 +69,7 @@ class _Parts:
             for name in names:
                 if hasattr(evaluation, name):  # an older version may lack one
                     setattr(evaluation, name, self._timed(part, getattr(evaluation, name)))
-        spark.sql = self._timed("rules_sql_s", spark.sql)
+        spark.sql = self._timed(SQL_PART, spark.sql)
 
     def _timed(self, part: str, function):
         def timed(*args, **kwargs):
@@ -85,7 +87,7 @@ class _Parts:
 
     def take(self) -> dict[str, float]:
         """This row's parts (every part, 0 when not called), and a fresh start."""
-        out = {part: round(self.seconds.get(part, 0.0), 2) for part in (*PARTS, "rules_sql_s")}
+        out = {part: round(self.seconds.get(part, 0.0), 2) for part in PART_KEYS}
         self.seconds = {}
         return out
 
@@ -250,7 +252,7 @@ def main() -> int:
     medians = {
         name: {
             key: round(statistics.median(r[key] for r in rows if not r["warm_up"]), 2)
-            for key in (*KEYS, *PARTS, "rules_sql_s")
+            for key in (*KEYS, *PART_KEYS)
         }
         for name, rows in results.items()
     }
@@ -269,7 +271,7 @@ def main() -> int:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    for keys in (KEYS, ("build_s", *PARTS, "rules_sql_s")):
+    for keys in (KEYS, ("build_s", *PART_KEYS)):
         print("\n| version | " + " | ".join(keys) + " |\n|---|" + "---:|" * len(keys))
         for name, m in medians.items():
             print(f"| {name} | " + " | ".join(str(m[key]) for key in keys) + " |")
