@@ -3,7 +3,7 @@
 What an increment of one row costs gold before anything is written: the scope of the change
 (:func:`aml.gold.scope.build_scope`) and the evaluation of every enabled rule inside it
 (:func:`aml.gold.evaluation.evaluate`, materialised), in a warm Spark session on a lake's silver
-held in memory as the gold job holds it.
+held in memory as the gold job holds it (the columns the rules read).
 Nothing is written: each round picks a silver row (the same rows for both versions) and takes it
 as its own change (old and new image).
 
@@ -15,8 +15,9 @@ counted rows and their ratio, and the rows each version's rules read (its log). 
 is also split into its parts (:data:`KEYS`): building the hits' plan (the ``evaluate()`` call:
 the scoped row sets it materialises and the analysis of every rule's SQL), optimising it and
 running it, and the Spark jobs it started. ``--compare-hold`` measures, instead of two
-commits, this checkout with silver held whole (as the gold job holds it) against only the
-columns the rules read, each row over both in one process, in alternating order.
+commits, this checkout with silver held whole (as the gold job held it up to 7b6ce4b) against
+only the columns the rules read (as it holds it since), each row over both in one process, in
+alternating order.
 
 Usage (after ``bench/bench_pipeline.py --rows N --full-only`` built var/bench/pipeline-lake)::
 
@@ -95,8 +96,9 @@ class _Parts:
 def _measure(lake: str, rows: int, holds: list[str]) -> None:
     """The child: warm-up plus ``rows`` counted rows, one JSON line per row and hold on stdout.
 
-    ``holds``: how silver is held, ``all`` its columns (as the gold job holds it) and/or
-    ``rules`` only the columns the rules read (:data:`aml.gold.evaluation.RULE_INPUT_SCHEMA`);
+    ``holds``: how silver is held, ``all`` its columns (as the gold job held it up to 7b6ce4b)
+    and/or ``rules`` only the columns the rules read (:data:`aml.gold.evaluation.RULE_INPUT_SCHEMA`,
+    as the gold job holds it since);
     with both, each row is evaluated over each, in alternating order, in this one process."""
     import datetime as dt
 
@@ -112,7 +114,7 @@ def _measure(lake: str, rows: int, holds: list[str]) -> None:
     spark = build_session(config, "bench-scoped-evaluation")
     # held in memory, as the gold job holds it (aml.frames.materialise: one scan of the files)
     read_df = spark.read.format("delta").load(f"{lake}/silver/transactions")
-    rule_columns = [c.split()[0] for c in evaluation.RULE_INPUT_SCHEMA.split(", ")]
+    rule_columns = list(evaluation.RULE_INPUT_COLUMNS)
     held = {
         hold: frames.materialise(read_df if hold == "all" else read_df.select(*rule_columns))
         for hold in holds
@@ -178,7 +180,7 @@ def _worktree(commit: str) -> Path:
 
 
 def _run(
-    version: str, source: Path, lake: str, rows: int, log_path: Path, holds: str = "all"
+    version: str, source: Path, lake: str, rows: int, log_path: Path, holds: str = "rules"
 ) -> list[dict]:
     env = {**os.environ, "PYTHONPATH": str(source / "lib"), "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, str(Path(__file__).resolve()), "--child", "--lake", lake]
@@ -220,11 +222,11 @@ def main() -> int:
         "--compare-hold",
         action="store_true",
         help="instead of two commits: this checkout with silver held whole ('all', as the gold "
-        "job holds it) against only the rules' columns ('rules'), each row over both in one "
-        "process",
+        "job held it up to 7b6ce4b) against only the rules' columns ('rules', as it holds it "
+        "since), each row over both in one process",
     )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--holds", default="all", help=argparse.SUPPRESS)
+    parser.add_argument("--holds", default="rules", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _measure(args.lake, args.rows, args.holds.split(","))

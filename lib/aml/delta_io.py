@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from aml import delta_log
@@ -50,6 +50,22 @@ def change_feed(spark: SparkSession, path: str, after: int, upto: int) -> DataFr
         .option("startingVersion", after + 1)
         .option("endingVersion", upto)
         .load(path)
+    )
+
+
+def newest_images(feed_df: DataFrame, key: str) -> DataFrame:
+    """The rows of a :func:`change_feed` as the table holds them at the feed's last version:
+    per ``key``, its newest image, without the feed's columns; a key whose newest change is a
+    delete is not in the table, so not in the result (an overwrite deletes and inserts a key in
+    one version: the insert is newer)."""
+    order = Window.partitionBy(key).orderBy(
+        F.col("_commit_version").desc(), (F.col("_change_type") == "delete").asc()
+    )
+    return (
+        feed_df.where(F.col("_change_type") != "update_preimage")
+        .withColumn("_newest", F.row_number().over(order))
+        .where((F.col("_newest") == 1) & (F.col("_change_type") != "delete"))
+        .drop("_newest", *CDF_COLUMNS)
     )
 
 

@@ -569,3 +569,9 @@ def test_rules_never_read_the_laundering_labels(spark, batch_hits_df):
     columns = ("rule_id", "transaction_id", "subject_token", "base_severity", "alert_id")
     labelled_hits_df = evaluation.evaluate(spark, labelled_df, PACK, LINEAGE).select(*columns)
     assert_df_equality(labelled_hits_df, batch_hits_df.select(*columns), ignore_row_order=True)
+
+
+def test_rule_input_columns_are_the_schemas_fields_in_order(spark):
+    """The gold job holds silver cut to these names (aml.gold.job): they must be the schema's."""
+    schema_df = spark.createDataFrame([], evaluation.RULE_INPUT_SCHEMA)
+    assert list(evaluation.RULE_INPUT_COLUMNS) == schema_df.columns

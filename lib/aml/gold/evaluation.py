@@ -41,6 +41,8 @@ RULE_INPUT_SCHEMA = (
     "sender_customer_risk_rating STRING, receiver_is_pep BOOLEAN, "
     "receiver_customer_risk_rating STRING"
 )
+# Their names, in that order (no type above has a ", " inside it: DECIMAL(14,2) has none)
+RULE_INPUT_COLUMNS = tuple(field.split()[0] for field in RULE_INPUT_SCHEMA.split(", "))
 
 
 @dataclass(frozen=True)
