@@ -41,10 +41,11 @@ def spark(lake_config: Config, tmp_path_factory: pytest.TempPathFactory) -> Iter
             "spark.default.parallelism": "2",
             "spark.ui.enabled": "false",
             # The session lives for the whole run (an hour) and its small tests broadcast
-            # thousands of tiny tables: with Spark's default page (64 MB at this heap size),
+            # thousands of tiny tables: with Spark's own page size (64 MB at this heap size),
             # each broadcast hash table held its own 64 MB page until the cleaner freed it, and
-            # the heap ran out. Pages of 2 MB; and the SQL status store keeps 100 executions,
-            # not 1,000 (each holds its plan's text, up to half a megabyte for the rule packs).
+            # the heap ran out. Pages of 2 MB (spark-conf's default for the jobs is 4 MB); and
+            # the SQL status store keeps 100 executions, not 1,000 (each holds its plan's text,
+            # up to half a megabyte for the rule packs).
             "spark.buffer.pageSize": "2m",
             "spark.sql.ui.retainedExecutions": "100",
             "spark.sql.warehouse.dir": str(warehouse),
