@@ -11,21 +11,15 @@ SCHEMA = "id BIGINT, v STRING"
 
 
 def _merge(spark, path: str, rows: list[tuple], delete_ids: tuple[int, ...] = ()) -> None:
-    """Upserts ``rows`` by id and deletes ``delete_ids``, in one MERGE (one table version)."""
-    from delta.tables import DeltaTable
-
-    source_df = spark.createDataFrame(
-        [(i, v, False) for i, v in rows] + [(i, None, True) for i in delete_ids],
-        f"{SCHEMA}, gone BOOLEAN",
-    )
-    (
-        DeltaTable.forPath(spark, path)
-        .alias("t")
-        .merge(source_df.alias("s"), "t.id = s.id")
-        .whenMatchedDelete(condition="s.gone")
-        .whenMatchedUpdate(set={"v": "s.v"})
-        .whenNotMatchedInsert(condition="NOT s.gone", values={"id": "s.id", "v": "s.v"})
-        .execute()
+    """Upserts ``rows`` by id and deletes ``delete_ids``, in one MERGE (one table version), as
+    silver moves ids between itself and quarantine."""
+    delta_io.merge_upsert_delete(
+        spark,
+        path,
+        spark.createDataFrame(rows, SCHEMA),
+        spark.createDataFrame([(i,) for i in delete_ids], "id BIGINT"),
+        "id",
+        ["id", "v"],
     )
 
 
