@@ -15,12 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from aml.frames import union_all
 from aml.gold import profiles
 from aml.gold import rules as rule_sql
+from aml.gold.row_index import NO_ACCOUNT, RowIndex, rows_by_id, scope_entries
 from aml.gold.rulepack import Rule, RulePack
 
 log = logging.getLogger(__name__)
@@ -216,45 +219,28 @@ def _ts_s(df: DataFrame) -> Column:
     return F.unix_seconds(df["event_ts"])
 
 
-def _widened(scope_df: DataFrame, rules: list[Rule]) -> DataFrame:
-    """``side, subject_token, lo_s, hi_s``: per side and subject, the union (hull) of the scoped
-    intervals of ``rules`` widened by each rule's margin: the rows every one of them needs.
-
-    One join of the scope with a small table of each rule's sides and margins, then one
-    aggregate, materialised (a few rows, read by both sides' semi-joins): a union of one filter
-    of the scope per rule and side planned dozens of scans, twice, for a handful of rows."""
-    margins = [(rule.id, side, *margin(rule)) for rule in rules for side in subject_sides(rule)]
-    margins_df = scope_df.sparkSession.createDataFrame(
-        margins, "rule_id STRING, side STRING, before LONG, after LONG"
+def _widened(entries: pd.DataFrame, rules: list[Rule]) -> pd.DataFrame:
+    """``side, code, lo_s, hi_s``: per side and subject (coded), the union (hull) of the scoped
+    intervals of ``rules`` widened by each rule's margin: the rows every one of them needs."""
+    margins = pd.DataFrame(
+        [(rule.id, side, *margin(rule)) for rule in rules for side in subject_sides(rule)],
+        columns=["rule_id", "side", "before", "after"],
     )
+    subjects = entries[entries["code"] != NO_ACCOUNT].merge(margins, on="rule_id", how="inner")
     return (
-        scope_df.where(F.col("subject_token").isNotNull())
-        .join(F.broadcast(margins_df), on="rule_id")
-        .groupBy("side", "subject_token")
-        .agg(
-            F.min(F.col("lo_s") - F.col("before")).alias("lo_s"),
-            F.max(F.col("hi_s") + F.col("after")).alias("hi_s"),
+        subjects.assign(
+            lo_s=subjects["lo_s"] - subjects["before"],
+            hi_s=subjects["hi_s"] + subjects["after"],
         )
-        .localCheckpoint()
+        .groupby(["side", "code"], as_index=False)
+        .agg(lo_s=("lo_s", "min"), hi_s=("hi_s", "max"))
     )
 
 
-def _subject_rows(tx_df: DataFrame, widened_df: DataFrame) -> DataFrame:
-    """Rows of ``tx_df`` whose sender or receiver is a widened subject of that side, inside its
-    interval: one materialised set that every subject-scoped rule reads."""
-    parts = []
-    for side in ("sender", "receiver"):
-        side_df = widened_df.where(F.col("side") == side).drop("side")
-        condition = (
-            (tx_df[f"{side}_account_token"] == side_df["subject_token"])
-            & (_ts_s(tx_df) >= side_df["lo_s"])
-            & (_ts_s(tx_df) <= side_df["hi_s"])
-        )
-        parts.append(tx_df.join(side_df, on=condition, how="left_semi"))
-    # The rules' SQL reads its rows several times (self-joins, IN subqueries): materialise the
-    # few scoped rows once, for all rules, instead of re-running the semi-joins over silver for
-    # each reference of each rule.
-    return parts[0].unionByName(parts[1]).dropDuplicates(["transaction_id"]).localCheckpoint()
+def _subject_rows(index: RowIndex, entries: pd.DataFrame, rules: list[Rule]) -> np.ndarray:
+    """Ids of the rows whose sender or receiver is a subject of ``rules`` on that side, inside
+    its widened interval (:func:`_widened`): the one row set every subject-scoped rule reads."""
+    return index.subject_ids(_widened(entries, rules))
 
 
 def links(tx_df: DataFrame, lo: int, hi: int) -> DataFrame:
@@ -302,8 +288,8 @@ def _walk_out(rule: Rule) -> tuple[int, bool, tuple[int, int]]:
     return 1, False, (spike + history, spike)
 
 
-def _reached_rows(tx_df: DataFrame, scope_df: DataFrame, rules: list[Rule]) -> DataFrame | None:
-    """Rows of ``tx_df`` that decide every hit of the scoped subjects of ``rules`` (those of
+def _reached_rows(index: RowIndex, entries: pd.DataFrame, rules: list[Rule]) -> np.ndarray | None:
+    """Ids of the rows that decide every hit of the scoped subjects of ``rules`` (those of
     :func:`reads_other_accounts`), or None when they have no scope: inside the hull of their
     intervals widened as :func:`_walk_out` says, every row whose sender or receiver is a subject
     or an account its walk reaches there.
@@ -311,70 +297,38 @@ def _reached_rows(tx_df: DataFrame, scope_df: DataFrame, rules: list[Rule]) -> D
     A superset of what each rule reads in a full evaluation for those subjects: a block, a path,
     a chain or a payee's activity found among some of silver's rows is one among all of them
     (a payee's activity is read whole, every row touching it in the hull), so the extra rows
-    can only change hits of accounts outside the scope, which the cut drops. The walks read
-    three columns of the hull's rows, materialised once; only the rows reached are read in
-    full."""
-    windows = _span_windows(scope_df, rules, lambda rule: _walk_out(rule)[2])
+    can only change hits of accounts outside the scope, which the cut drops. The walks run over
+    the index (:mod:`aml.gold.row_index`); only the rows reached are read from silver."""
+    windows = _span_windows(entries, rules, lambda rule: _walk_out(rule)[2])
     if not windows:
         return None
-    edges_df = links(
-        tx_df, min(w[0] for w in windows.values()), max(w[1] for w in windows.values())
-    )
-    reached = []
+    walks = []
     for rule in rules:
         steps, both_ways, _ = _walk_out(rule)
-        frontier_df = (
-            scope_df.where((F.col("rule_id") == rule.id) & F.col("subject_token").isNotNull())
-            .select(F.col("subject_token").alias("account"))
-            .distinct()
-        )
-        reached.append(frontier_df)
-        directions = (("sender", "receiver"), ("receiver", "sender"))[: 2 if both_ways else 1]
-        for _ in range(steps):
-            frontier_df = (
-                union_all(
-                    [
-                        edges_df.join(
-                            frontier_df, on=edges_df[own] == frontier_df["account"]
-                        ).select(F.col(other).alias("account"))
-                        for own, other in directions
-                    ]
-                )
-                .where(F.col("account").isNotNull())
-                .distinct()
-                .localCheckpoint()  # a few accounts, the next step's and the union's input
-            )
-            reached.append(frontier_df)
-    reached_df = union_all(reached).distinct().localCheckpoint()
-    ids_df = union_all(
-        [
-            edges_df.join(reached_df, on=edges_df[side] == reached_df["account"], how="left_semi")
-            for side in ("sender", "receiver")
-        ]
-    ).select("transaction_id")
-    return tx_df.join(ids_df.distinct(), on="transaction_id", how="left_semi").localCheckpoint()
+        start = entries.loc[entries["rule_id"] == rule.id, "code"].to_numpy(np.int64)
+        walks.append((start, steps, both_ways))
+    hull = (min(w[0] for w in windows.values()), max(w[1] for w in windows.values()))
+    return index.reached_ids(walks, hull)
 
 
 def _span_windows(
-    scope_df: DataFrame,
+    entries: pd.DataFrame,
     rules: list[Rule],
     widening: Callable[[Rule], tuple[int, int]] | None = None,
 ) -> dict[str, tuple[int, int]]:
     """Rule id -> the rows (epoch seconds, inclusive) a rule needs around its scope: the span of
-    its scope's intervals widened by ``widening`` (default: its margin). Rules with no scope
-    entry are left out."""
+    its scope's intervals (``entries``: :func:`aml.gold.row_index.scope_entries`) widened by
+    ``widening`` (default: its margin). Rules with no scope entry are left out."""
+    by_id = {rule.id: rule for rule in rules}
     spans = (
-        scope_df.where(F.col("rule_id").isin([rule.id for rule in rules]))
-        .groupBy("rule_id")
-        .agg(F.min("lo_s").alias("lo"), F.max("hi_s").alias("hi"))
-        .collect()
+        entries[entries["rule_id"].isin(list(by_id))]
+        .groupby("rule_id")
+        .agg(lo=("lo_s", "min"), hi=("hi_s", "max"))
     )
     windows = {}
-    for span in spans:
-        if span["lo"] is None:
-            continue
-        before, after = (widening or margin)(next(r for r in rules if r.id == span["rule_id"]))
-        windows[span["rule_id"]] = (span["lo"] - before, span["hi"] + after)
+    for rule_id, span in spans.iterrows():
+        before, after = (widening or margin)(by_id[rule_id])
+        windows[rule_id] = (int(span["lo"]) - before, int(span["hi"]) + after)
     return windows
 
 
@@ -428,25 +382,28 @@ def _scoped_raw_hits(
     out: dict[str, DataFrame] = {}
     decisions: list[str] = []
     full_pass: list[str] = []
+    # the scope and silver's accounts and times in the driver: the row sets below are found
+    # there and read from silver by id, one semi-join each (aml.gold.row_index)
+    entries = scope_entries(scope_df)
+    others = [r for r in rules if reads_other_accounts(r)]
+    index = RowIndex.of(tx_df) if by_subject or others else None
     # graph rules, a round trip's later legs and a spike's payees read other accounts' rows:
     # the rows the walks from their subjects reach, one set for all of them
-    others = [r for r in rules if reads_other_accounts(r)]
-    others_df = _reached_rows(tx_df, scope_df, others) if others else None
+    others_df = None
     if others:
-        if others_df is None:
-            # nothing of these rules is in scope: their hits are cut away whatever they read
-            others_df = tx_df.limit(0)
-        rows = others_df.count()
+        ids = _reached_rows(index, entries, others)
+        # nothing of these rules in scope: their hits are cut away whatever they read
+        rows = 0 if ids is None else int(ids.size)
         decisions.append(f"other accounts {rows}")
         if policy.full_pass(rows, silver_rows):
             others_df = tx_df
             full_pass.extend(rule.id for rule in graphs)
+        else:
+            others_df = tx_df.limit(0) if ids is None else rows_by_id(tx_df, ids)
     if by_subject:
-        rows_df = _subject_rows(tx_df, _widened(scope_df, by_subject))
-        rows = rows_df.count()
-        decisions.append(f"subject rules {rows}")
-        if policy.full_pass(rows, silver_rows):
-            rows_df = None
+        ids = _subject_rows(index, entries, by_subject)
+        decisions.append(f"subject rules {ids.size}")
+        rows_df = None if policy.full_pass(ids.size, silver_rows) else rows_by_id(tx_df, ids)
         for rule in by_subject:
             if rows_df is None:
                 out[rule.id] = raw_hits(spark, tx_df, rule)
@@ -457,7 +414,7 @@ def _scoped_raw_hits(
     for rule in graphs:
         out[rule.id] = raw_hits(spark, others_df, rule)
     if spanned:
-        windows = _span_windows(scope_df, spanned)
+        windows = _span_windows(entries, spanned)
         counts = _window_rows(tx_df, windows)
         decisions.extend(f"{rule_id} {rows}" for rule_id, rows in counts.items())
         scoped = {
