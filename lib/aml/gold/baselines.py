@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -85,10 +86,19 @@ def scope_of(changes_df: DataFrame, params: profiles.ProfileParams) -> profiles.
 
 
 def refresh(
-    spark: SparkSession, config: Config, job_run: JobRun, tx_df: DataFrame, upto: int, full: bool
+    spark: SparkSession,
+    config: Config,
+    job_run: JobRun,
+    rows: Callable[[], DataFrame],
+    upto: int,
+    full: bool,
 ) -> dict[str, int]:
-    """Brings the profiles to silver version ``upto`` (``tx_df``: silver at that version);
-    returns the tables' new versions (empty when they were current)."""
+    """Brings the profiles to silver version ``upto``; returns the tables' new versions (empty
+    when they were current).
+
+    ``rows`` gives silver at that version, at least the columns the rules read, held in memory
+    (the gold job's :class:`aml.gold.job.HeldSilver`): called only when there is work, so a run
+    with nothing to refresh holds nothing."""
     params = profiles.load_params(config)
     silver_path = config.table_path("silver", "transactions")
     mark = read_watermark(spark, config, *PROGRESS)
@@ -99,23 +109,22 @@ def refresh(
         return {}
     if not full:
         floor = scoped_min_rows(config)
-        silver_rows = tx_df.count() if floor else 0
+        silver_rows = rows().count() if floor else 0
         if silver_rows < floor:
             log.info("profiles: %d silver rows, below [gold] profiles_scoped_min_rows (%d): "
                      "rebuilt in full", silver_rows, floor)  # fmt: skip
             full = True
-    # the profile SQL reads its rows several times: held once (aml.frames), not re-scanned
+    # the profile SQL reads its rows several times: held (aml.frames), not re-scanned
     if full:
-        with frames.held(tx_df) as rows_df:
-            versions = profiles.publish_profiles(
-                spark, config, profiles.account_profiles(rows_df, params)
-            )
+        versions = profiles.publish_profiles(
+            spark, config, profiles.account_profiles(rows(), params)
+        )
     else:
         scope = scope_of(delta_io.change_feed(spark, silver_path, int(done), upto), params)
         if scope is None:
             versions = {}
         else:
-            with frames.held(profiles.scope_rows(tx_df, scope)) as rows_df:
+            with frames.held(profiles.scope_rows(rows(), scope)) as rows_df:
                 profiles_df = profiles.account_profiles_for(
                     rows_df, params, scope.accounts_df, scope.first_week, scope.last_week
                 )

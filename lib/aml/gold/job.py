@@ -18,6 +18,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -43,6 +44,36 @@ log = logging.getLogger(__name__)
 JOB = "build_gold"
 PROGRESS = ("silver", "gold")
 BUILT_WITH = ("rule_pack", "gold")
+
+
+@dataclass
+class HeldSilver:
+    """``silver.transactions`` at one version, only the columns the rules read, held in memory
+    from its first use until :meth:`close`: what the hits' evaluation and the profiles' refresh
+    of one run both read (:mod:`aml.frames`: one scan of the Delta files, not one per step or
+    per reference in a rule's SQL; not the encrypted personal fields, over half of silver's
+    bytes)."""
+
+    spark: SparkSession
+    path: str
+    version: int | None = None
+    _df: DataFrame | None = field(default=None, repr=False)
+
+    def at(self, version: int) -> DataFrame:
+        """The rows at ``version``, materialised now if not held yet (or held at another)."""
+        if self._df is None or self.version != version:
+            self.close()
+            read_df = self.spark.read.format("delta").option("versionAsOf", version).load(self.path)
+            self._df = frames.materialise(read_df.select(*RULE_INPUT_COLUMNS))
+            self.version = version
+        return self._df
+
+    def close(self) -> None:
+        """Frees the held rows (if any)."""
+        if self._df is not None:
+            frames.release(self._df)
+            self._df = None
+            self.version = None
 
 
 def _consumed(spark: SparkSession, config: Config) -> int | None:
@@ -126,6 +157,7 @@ def advance(
     full_refresh: bool = False,
     on_published: Callable[[gold_publish.Staged], None] | None = None,
     update_docs: bool | None = None,
+    held: HeldSilver | None = None,
 ) -> bool:
     """Brings gold up to the newest silver version; returns whether anything was evaluated.
 
@@ -134,7 +166,8 @@ def advance(
     before the consumed version moves (the streaming job sends the changed alerts to Kafka
     there), so a crash in it or before it repeats the step, never skips it. ``update_docs``
     is the gate's Data Docs policy (:func:`aml.gold.validate.validate`; default ``[gold]
-    data_docs``: only after a failure).
+    data_docs``: only after a failure). ``held``: silver as the caller holds it for later
+    steps (the batch job's profiles), left held; None: held for this call only.
     """
     from aml.gold.validate import docs_always, gate
 
@@ -160,10 +193,9 @@ def advance(
         log.info("gold: silver unchanged since version %d", upto)
         return False
     silver_at_df = spark.read.format("delta").option("versionAsOf", upto).load(silver_path)
-    # read by every rule: one scan of the Delta files, not one per reference in each rule's SQL
-    # (aml.frames: SQL statements do not read a persisted frame), and only the columns the
-    # rules read (not the encrypted personal fields, over half of silver's bytes)
-    tx_df = frames.materialise(silver_at_df.select(*RULE_INPUT_COLUMNS))
+    own = held is None
+    held = HeldSilver(spark, silver_path) if own else held
+    tx_df = held.at(upto)
     try:
         lineage = Lineage(upto, job_run.run_id, utcnow().replace(microsecond=0))
         with job_run.phase("evaluate"):
@@ -229,7 +261,8 @@ def advance(
         commit_watermark(spark, config, *PROGRESS, Watermark(str(upto), None), job_run.run_id, upto)
         job_run.table_versions["silver.transactions"] = upto
     finally:
-        frames.release(tx_df)
+        if own:
+            held.close()
     log.info("gold: %s from silver version %d (%s)", versions, upto,
              "full" if is_full else f"changes after {after}")  # fmt: skip
     return True
@@ -242,16 +275,22 @@ def run(spark: SparkSession, config: Config, full_refresh: bool = False) -> JobR
     # gold's progress, the pack it was built with and the profiles' progress: one read of
     # ops.watermarks and one commit of their moves, before the run is recorded as done (a run
     # killed before that commit is rerun from the unmoved marks: the merges are idempotent)
+    silver_path = config.table_path("silver", "transactions")
+    # the hits and the profiles read one held copy of silver (when either has work)
+    held = HeldSilver(spark, silver_path)
     with recorded_run(spark, config, JOB, args) as job_run, watermark_book(spark, config):
-        advance(spark, config, job_run, full_refresh)
-        if baselines.enabled(config):
-            with job_run.phase("profiles"):
-                silver_path = config.table_path("silver", "transactions")
-                upto = delta_io.current_version(spark, silver_path)
-                tx_df = spark.read.format("delta").option("versionAsOf", upto).load(silver_path)
-                job_run.table_versions.update(
-                    baselines.refresh(spark, config, job_run, tx_df, upto, full_refresh)
-                )
+        try:
+            advance(spark, config, job_run, full_refresh, held=held)
+            if baselines.enabled(config):
+                with job_run.phase("profiles"):
+                    upto = delta_io.current_version(spark, silver_path)
+                    job_run.table_versions.update(
+                        baselines.refresh(
+                            spark, config, job_run, lambda: held.at(upto), upto, full_refresh
+                        )
+                    )
+        finally:
+            held.close()
     return job_run
 
 
