@@ -41,7 +41,19 @@ BENCH = PROJECT_ROOT / "var" / "bench"
 POLICIES = ("scoped", "full")
 
 
-def _correct_one_row(spark, silver_path: str, round_no: int) -> int:
+def copy_lake(source: Path, name: str, needs: str) -> Path | None:
+    """A fresh copy of the lake ``source`` as var/bench/``name`` (the original is not changed),
+    or None (with a message) when it has no table ``needs`` (``layer/table``)."""
+    if not (source / needs).is_dir():
+        print(f"no {needs.replace('/', '.')} under {source}: build a lake first", file=sys.stderr)
+        return None
+    lake = BENCH / name
+    shutil.rmtree(lake, ignore_errors=True)
+    shutil.copytree(source, lake)
+    return lake
+
+
+def correct_one_row(spark, silver_path: str, round_no: int) -> int:
     """Adds 0.01 to one silver row's amount (a different row each round); returns its id."""
     from delta.tables import DeltaTable
 
@@ -52,19 +64,30 @@ def _correct_one_row(spark, silver_path: str, round_no: int) -> int:
     return int(row["transaction_id"])
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def lake_rounds_args(doc: str, out: str, argv: list[str] | None) -> argparse.Namespace:
+    """``--lake``, ``--rounds`` and ``--out`` (default var/bench/``out``) of a bench that
+    corrects rows of a copy of a lake, parsed; warnings-only logging."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--lake", type=Path, default=BENCH / "pipeline-lake" / "lake")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=BENCH / "gold-scope.json")
-    args = parser.parse_args(argv)
+    parser.add_argument("--out", type=Path, default=BENCH / out)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
-    if not (args.lake / "silver" / "transactions").is_dir():
-        print(f"no silver.transactions under {args.lake}: build a lake first", file=sys.stderr)
-        return 2
-    lake = BENCH / "gold-scope-lake"
+    return parser.parse_args(argv)
+
+
+def finish(spark, lake: Path, out: Path, result: dict) -> None:
+    """Writes ``result`` to ``out`` as JSON, stops the session and removes the lake's copy."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    spark.stop()
     shutil.rmtree(lake, ignore_errors=True)
-    shutil.copytree(args.lake, lake)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = lake_rounds_args(__doc__, "gold-scope.json", argv)
+    lake = copy_lake(args.lake, "gold-scope-lake", "silver/transactions")
+    if lake is None:
+        return 2
     base = load_config("local").with_lake(lake)
     spark = build_session(base, "aml-bench-gold-scope")
     silver_path = base.table_path("silver", "transactions")
@@ -80,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     # the first gold run of a session costs far more than the next ones, whichever its policy
     for round_no in range(args.rounds * len(POLICIES) + 1):
         policy = POLICIES[round_no % len(POLICIES)]
-        transaction_id = _correct_one_row(spark, silver_path, round_no)
+        transaction_id = correct_one_row(spark, silver_path, round_no)
         started = time.monotonic()
         with watermark_book(spark, configs[policy]):
             job_run = gold_job.run(spark, configs[policy])
@@ -105,8 +128,6 @@ def main(argv: list[str] | None = None) -> int:
         "medians": medians,
         "full_over_scoped": round(medians["full"]["seconds"] / medians["scoped"]["seconds"], 3),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"\n{silver_rows:,} silver rows, one changed row, median of {args.rounds}:")
     print("  policy   gold s  evaluate  validate  publish  profiles")
     for policy in POLICIES:
@@ -114,8 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {policy:<6} {m['seconds']:8.1f} {m['evaluate']:9.1f} {m['validate']:9.1f} "
               f"{m['publish']:8.1f} {m['profiles']:9.1f}")  # fmt: skip
     print(f"  full / scoped: {result['full_over_scoped']:.2f}; {args.out}")
-    spark.stop()
-    shutil.rmtree(lake, ignore_errors=True)
+    finish(spark, lake, args.out, result)
     return 0
 
 
