@@ -1,19 +1,21 @@
-"""Where scoping pays: one changed silver row, gold run scoped and in full, alternately.
+"""Where scoping pays: changed silver rows, gold run scoped and in full, alternately.
 
 Gold has two ways to take an increment, with the same tables either way: re-evaluate only the
 subjects, time spans and profile weeks the changes reach (scoped), or evaluate every subject,
-merge the difference and rebuild the profiles (full). Each round corrects one silver row (a
-Delta UPDATE of its amount, so the change feed holds it, as a silver MERGE of a corrected row
-would), then runs the real gold job (hits, alerts, gate, publish, profiles) in one Spark session
-with the settings that choose each way: ``[gold] full_evaluation_share`` 1 (scoped) or 0 (every
-subject, ``aml.gold.evaluation.ScopePolicy``) and ``profiles_scoped_min_rows`` 0 (scoped) or
-above silver's size (rebuilt, ``aml.gold.baselines``). After one uncounted warm-up run,
-the two alternate, ``--rounds`` times each, so both see the same load on a shared machine; the
-report is each one's median and their ratio.
+merge the difference and rebuild the profiles (full). Each round corrects one silver row, or
+with ``--share`` about that share of them (a Delta UPDATE of their amounts, so the change feed
+holds them, as a silver MERGE of corrected rows would), then runs the real gold job (hits,
+alerts, gate, publish, profiles) in one Spark session with the settings that choose each
+way: ``[gold] full_evaluation_share`` 1 (scoped) or 0 (every subject,
+``aml.gold.evaluation.ScopePolicy``) and ``profiles_scoped_min_rows`` 0 (scoped) or above
+silver's size (rebuilt, ``aml.gold.baselines``). After one uncounted warm-up run, the two
+alternate, ``--rounds`` times each, so both see the same load on a shared machine; the report
+is each one's median and their ratio.
 
 Usage (after ``bench/bench_pipeline.py --rows N --full-only`` built var/bench/pipeline-lake)::
 
-    .venv/bin/python bench/bench_gold_scope.py [--lake var/bench/pipeline-lake/lake] [--rounds 2]
+    .venv/bin/python bench/bench_gold_scope.py [--lake var/bench/pipeline-lake/lake] [--rounds 2] \
+        [--share 0.033]
 
 The lake is copied first (the original is not changed). Writes ``var/bench/gold-scope.json``
 (``--out``).
@@ -64,13 +66,35 @@ def correct_one_row(spark, silver_path: str, round_no: int) -> int:
     return int(row["transaction_id"])
 
 
-def lake_rounds_args(doc: str, out: str, argv: list[str] | None) -> argparse.Namespace:
+def correct_share(spark, silver_path: str, round_no: int, share: float) -> int:
+    """Adds 0.01 to the amount of about ``share`` of silver's rows (a different draw each
+    round, by a hash of the id), in one UPDATE; returns how many rows it corrected."""
+    from delta.tables import DeltaTable
+
+    every = max(1, round(1 / share))
+    drawn = F.pmod(F.xxhash64(F.col("transaction_id"), F.lit(round_no)), F.lit(every)) == 0
+    rows = spark.read.format("delta").load(silver_path).where(drawn).count()
+    DeltaTable.forPath(spark, silver_path).update(drawn, {"amount": F.col("amount") + 0.01})
+    return rows
+
+
+def lake_rounds_args(
+    doc: str, out: str, argv: list[str] | None, share: bool = False
+) -> argparse.Namespace:
     """``--lake``, ``--rounds`` and ``--out`` (default var/bench/``out``) of a bench that
-    corrects rows of a copy of a lake, parsed; warnings-only logging."""
+    corrects rows of a copy of a lake (and ``--share``, with ``share``), parsed; warnings-only
+    logging."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--lake", type=Path, default=BENCH / "pipeline-lake" / "lake")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--out", type=Path, default=BENCH / out)
+    if share:
+        parser.add_argument(
+            "--share",
+            type=float,
+            default=None,
+            help="correct about this share of silver's rows per round (default: one row)",
+        )
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     return parser.parse_args(argv)
 
@@ -84,7 +108,7 @@ def finish(spark, lake: Path, out: Path, result: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = lake_rounds_args(__doc__, "gold-scope.json", argv)
+    args = lake_rounds_args(__doc__, "gold-scope.json", argv, share=True)
     lake = copy_lake(args.lake, "gold-scope-lake", "silver/transactions")
     if lake is None:
         return 2
@@ -103,7 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     # the first gold run of a session costs far more than the next ones, whichever its policy
     for round_no in range(args.rounds * len(POLICIES) + 1):
         policy = POLICIES[round_no % len(POLICIES)]
-        transaction_id = correct_one_row(spark, silver_path, round_no)
+        if args.share is None:
+            changed = {"transaction_id": correct_one_row(spark, silver_path, round_no)}
+        else:
+            changed = {"corrected": correct_share(spark, silver_path, round_no, args.share)}
         started = time.monotonic()
         with watermark_book(spark, configs[policy]):
             job_run = gold_job.run(spark, configs[policy])
@@ -112,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         label = f"round {(round_no + 1) // 2}" if round_no else "warm-up"
         print(f"  {policy:<6} {label}: {seconds:6.1f}s {phases}", flush=True)
         if round_no:
-            runs[policy].append({"transaction_id": transaction_id, "seconds": seconds, **phases})
+            runs[policy].append({**changed, "seconds": seconds, **phases})
     medians = {
         policy: {
             key: round(statistics.median(run.get(key, 0.0) for run in runs[policy]), 1)
@@ -128,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         "medians": medians,
         "full_over_scoped": round(medians["full"]["seconds"] / medians["scoped"]["seconds"], 3),
     }
-    print(f"\n{silver_rows:,} silver rows, one changed row, median of {args.rounds}:")
+    change = "one changed row" if args.share is None else f"{args.share:.1%} of rows changed"
+    print(f"\n{silver_rows:,} silver rows, {change}, median of {args.rounds}:")
     print("  policy   gold s  evaluate  validate  publish  profiles")
     for policy in POLICIES:
         m = medians[policy]
