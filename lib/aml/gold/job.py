@@ -56,8 +56,9 @@ class HeldSilver:
 
     spark: SparkSession
     path: str
-    version: int | None = None
-    _df: DataFrame | None = field(default=None, repr=False)
+    # the version held and its rows, both None while nothing is held: set by at() alone
+    version: int | None = field(default=None, init=False)
+    _df: DataFrame | None = field(default=None, init=False, repr=False)
 
     def at(self, version: int) -> DataFrame:
         """The rows at ``version``, materialised now if not held yet (or held at another)."""
