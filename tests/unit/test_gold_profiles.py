@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import random
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 
 import pytest
+from pyspark.sql import functions as F
 from tests.unit.gold_rows import CASH_TYPES, DAY, T0, Tx, tx_df
 
 from aml import frames
@@ -231,15 +234,25 @@ def test_invalid_params_are_refused(values):
         ProfileParams.from_mapping(values)
 
 
-def test_the_scoped_refresh_floor_is_a_whole_number_of_rows(base_config):
-    assert baselines.scoped_min_rows(base_config) == baselines.SCOPED_MIN_ROWS
-    for rows in (0, 5_000_000):
-        config = base_config.with_settings("gold", profiles_scoped_min_rows=rows)
-        assert baselines.scoped_min_rows(config) == rows
+@pytest.mark.parametrize(
+    ("name", "read", "default"),
+    [
+        ("profiles_scoped_min_rows", baselines.scoped_min_rows, baselines.SCOPED_MIN_ROWS),
+        (
+            "profiles_replace_max_accounts",
+            baselines.replace_max_accounts,
+            profiles.REPLACE_MAX_ACCOUNTS,
+        ),
+    ],
+)
+def test_the_scoped_refresh_settings_are_whole_numbers(base_config, name, read, default):
+    assert read(base_config) == default
+    for value in (0, 5_000_000):
+        assert read(base_config.with_settings("gold", **{name: value})) == value
     for bad in (-1, 1.5, "100000", True):
-        config = base_config.with_settings("gold", profiles_scoped_min_rows=bad)
-        with pytest.raises(ConfigError, match="profiles_scoped_min_rows must be a whole number"):
-            baselines.scoped_min_rows(config)
+        config = base_config.with_settings("gold", **{name: bad})
+        with pytest.raises(ConfigError, match=f"{name} must be a whole number"):
+            read(config)
 
 
 def test_a_scope_names_weeks_by_their_monday(spark):
@@ -474,7 +487,14 @@ def table_rows(spark, config, table: str) -> dict[tuple, dict]:
     return by_key(spark.read.format("delta").load(config.table_path("gold", table)).collect())
 
 
-def test_publish_full_then_scoped_gives_the_tables_of_a_full_rebuild(spark, lake_config, tmp_path):
+@pytest.mark.parametrize(
+    "replace_max_accounts",
+    [profiles.REPLACE_MAX_ACCOUNTS, 0],
+    ids=["accounts-replaced-by-predicate", "accounts-merged-by-key"],
+)
+def test_publish_full_then_scoped_gives_the_tables_of_a_full_rebuild(
+    spark, lake_config, tmp_path, replace_max_accounts
+):
     config = lake_config.with_lake(tmp_path / "lake")
     before = RANDOM[:100]
     full_df = profiles.account_profiles(tx_df(spark, before)).cache()
@@ -512,6 +532,52 @@ def test_publish_full_then_scoped_gives_the_tables_of_a_full_rebuild(spark, lake
     assert ("a1", a1_week) in first_accounts and ("a1", a1_week) not in expected_accounts
     assert expected_segments != first_segments
     for _ in range(2):  # the rerun changes nothing
-        profiles.publish_profiles(spark, config, scoped_df, scope=scope)
+        profiles.publish_profiles(
+            spark, config, scoped_df, scope=scope, replace_max_accounts=replace_max_accounts
+        )
         assert table_rows(spark, config, "account_profiles") == expected_accounts
         assert table_rows(spark, config, "segment_profiles") == expected_segments
+
+
+def log_actions(config, table: str, version: int, kind: str) -> list[dict]:
+    """The ``kind`` actions (add, remove) of one commit of a gold table's Delta log."""
+    log = config.table_path("gold", table).removeprefix("file:")
+    commit = Path(f"{log}/_delta_log/{version:020d}.json")
+    lines = commit.read_text(encoding="utf-8").splitlines()
+    return [action[kind] for action in map(json.loads, lines) if kind in action]
+
+
+def test_a_full_rebuild_writes_files_of_disjoint_account_ranges_and_a_narrow_scope_touches_only_its_own(  # noqa: E501
+    spark, lake_config, tmp_path, monkeypatch
+):
+    config = lake_config.with_lake(tmp_path / "lake")
+    monkeypatch.setattr(profiles, "ROWS_PER_FILE", 40)
+    full_df = profiles.account_profiles(tx_df(spark, RANDOM[:300])).cache()
+    profiles.publish_profiles(spark, config, full_df)
+    ranges = {}
+    for add in log_actions(config, "account_profiles", 0, "add"):
+        stats = json.loads(add["stats"])
+        assert stats["numRecords"] <= 40
+        ranges[add["path"]] = (
+            stats["minValues"]["account_token"],
+            stats["maxValues"]["account_token"],
+        )
+    assert len(ranges) >= 3
+    ordered = sorted(ranges.values())
+    # in (token, week) order: only a boundary account's weeks can be split between two files
+    assert all(hi <= lo for (_, hi), (lo, _) in zip(ordered, ordered[1:], strict=False))
+
+    account = sorted(full_df.select("account_token").distinct().toPandas()["account_token"])[1]
+    weeks = full_df.agg(F.min("week_start"), F.max("week_start")).first()
+    accounts_df = spark.createDataFrame([(account,)], "account_token STRING")
+    scope = ProfileScope(accounts_df, weeks[0], weeks[1])
+    changed_df = full_df.withColumn("sent_count", F.col("sent_count") + 1)
+    profiles.publish_profiles(spark, config, changed_df, scope=scope)
+    touched = [r["path"] for r in log_actions(config, "account_profiles", 1, "remove")]
+    assert touched and all(ranges[p][0] <= account <= ranges[p][1] for p in touched)
+    published = table_rows(spark, config, "account_profiles")
+    assert published == by_key(
+        changed_df.where(F.col("account_token") == account)
+        .unionByName(full_df.where(F.col("account_token") != account))
+        .collect()
+    )

@@ -17,7 +17,7 @@ every run while silver is below ``[gold] profiles_scoped_min_rows`` (:func:`scop
 where the scoped refresh's fixed cost exceeds a rebuild's.
 
 Order: publish, then move the watermark; a crash between them repeats the same refresh, whose
-MERGE gives the same tables.
+replacement of the scope's rows gives the same tables.
 """
 
 from __future__ import annotations
@@ -49,18 +49,31 @@ def enabled(config: Config) -> bool:
     return bool(config.data.get("gold", {}).get("profiles", True))
 
 
+def _whole_setting(config: Config, name: str, default: int) -> int:
+    value = config.data.get("gold", {}).get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"[gold] {name} must be a whole number >= 0, got {value!r}")
+    return value
+
+
 def scoped_min_rows(config: Config) -> int:
     """``[gold] profiles_scoped_min_rows`` (default :data:`SCOPED_MIN_ROWS`; 0: always scoped).
 
     Raises:
         ConfigError: not a whole number >= 0.
     """
-    value = config.data.get("gold", {}).get("profiles_scoped_min_rows", SCOPED_MIN_ROWS)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(
-            f"[gold] profiles_scoped_min_rows must be a whole number >= 0, got {value!r}"
-        )
-    return value
+    return _whole_setting(config, "profiles_scoped_min_rows", SCOPED_MIN_ROWS)
+
+
+def replace_max_accounts(config: Config) -> int:
+    """``[gold] profiles_replace_max_accounts`` (default
+    :data:`aml.gold.profiles.REPLACE_MAX_ACCOUNTS`; 0: always the keyed MERGE): the widest scope,
+    in accounts, whose account profiles a scoped refresh replaces by a literal predicate.
+
+    Raises:
+        ConfigError: not a whole number >= 0.
+    """
+    return _whole_setting(config, "profiles_replace_max_accounts", profiles.REPLACE_MAX_ACCOUNTS)
 
 
 def _monday(day: dt.date) -> dt.date:
@@ -128,7 +141,10 @@ def refresh(
                 profiles_df = profiles.account_profiles_for(
                     rows_df, params, scope.accounts_df, scope.first_week, scope.last_week
                 )
-                versions = profiles.publish_profiles(spark, config, profiles_df, scope=scope)
+                versions = profiles.publish_profiles(
+                    spark, config, profiles_df, scope=scope,
+                    replace_max_accounts=replace_max_accounts(config),
+                )  # fmt: skip
     value = f"{upto}|{params.hash}"
     commit_watermark(spark, config, *PROGRESS, Watermark(value, None), job_run.run_id, upto)
     log.info("profiles: %s at silver version %d (%s)", versions, upto,
