@@ -79,11 +79,15 @@ def correct_share(spark, silver_path: str, round_no: int, share: float) -> int:
 
 
 def lake_rounds_args(
-    doc: str, out: str, argv: list[str] | None, share: bool = False
+    doc: str,
+    out: str,
+    argv: list[str] | None,
+    share: bool = False,
+    compare: tuple[str, ...] = (),
 ) -> argparse.Namespace:
     """``--lake``, ``--rounds`` and ``--out`` (default var/bench/``out``) of a bench that
-    corrects rows of a copy of a lake (and ``--share``, with ``share``), parsed; warnings-only
-    logging."""
+    corrects rows of a copy of a lake (and ``--share``, with ``share``; ``--compare``, one of
+    ``compare``, the first by default), parsed; warnings-only logging."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--lake", type=Path, default=BENCH / "pipeline-lake" / "lake")
     parser.add_argument("--rounds", type=int, default=2)
@@ -95,6 +99,8 @@ def lake_rounds_args(
             default=None,
             help="correct about this share of silver's rows per round (default: one row)",
         )
+    if compare:
+        parser.add_argument("--compare", choices=compare, default=compare[0])
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     return parser.parse_args(argv)
 

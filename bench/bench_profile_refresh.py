@@ -1,26 +1,33 @@
-"""One changed silver row, the profiles' scoped refresh: its rows from held silver or from files.
+"""One changed silver row, the profiles' scoped refresh: its rows from held silver or from files,
+or its publication by a literal predicate or by a keyed MERGE.
 
 What the behavioural profiles' refresh (:func:`aml.gold.baselines.refresh`) costs after one
-corrected silver row, split into its parts, with its rows read two ways in alternation in one
-Spark session: from silver held in memory (the rules' columns, as the gold job holds them for
-the hits and the profiles since :class:`aml.gold.job.HeldSilver`: ``held``) or from silver's
-Delta files, every column (as the refresh read them before: ``files``). Each round corrects one
-silver row (a Delta UPDATE of its amount, so the change feed holds it) and refreshes. After one
-uncounted warm-up round, the two ways alternate, ``--rounds`` times each; the report is each
-way's median, per part:
+corrected silver row, split into its parts, done two ways in alternation in one Spark session.
+``--compare rows`` (the default): the refresh's rows read from silver held in memory (the rules'
+columns, as the gold job holds them for the hits and the profiles since
+:class:`aml.gold.job.HeldSilver`: ``held``) or from silver's Delta files, every column (as the
+refresh read them before: ``files``). ``--compare publish``: the scope's account profiles
+replaced by a ``replaceWhere`` on its accounts listed as literals (``replace``, what the refresh
+does since :data:`aml.gold.profiles.REPLACE_MAX_ACCOUNTS`) or by the keyed MERGE (``merge``, as
+it did before, and still does for a wider scope), both from held rows, after the profiles were
+rebuilt in full with this code (its file layout: contiguous account ranges; ``rebuild_s``).
+Each round corrects one silver row (a Delta UPDATE of its amount, so the change feed holds it)
+and refreshes. After one uncounted warm-up round, the two ways alternate, ``--rounds`` times
+each; the report is each way's median, per part:
 
 - ``scope``: the accounts and weeks the change reaches (``baselines.scope_of``);
 - ``rows``: the scope's silver rows materialised (``aml.frames.materialise`` inside the
   refresh; for ``held`` the held silver itself is materialised before the clock starts, as the
   hits' evaluation did in the job);
-- ``merge_accounts`` / ``merge_segments``: the two keyed MERGEs, each with the rows it
-  computes (the profiles of the scope, the segments of its weeks);
+- ``publish_accounts`` / ``publish_segments``: the two replacements (``replaceWhere`` or keyed
+  MERGE), each with the rows it computes (the profiles of the scope, the segments of its
+  weeks); before 2026-12-08 named ``merge_accounts`` / ``merge_segments`` (both were MERGEs);
 - ``total``: the whole refresh, watermark read and commit included.
 
 Usage (after ``bench/bench_pipeline.py --rows N --full-only`` built var/bench/pipeline-lake)::
 
     .venv/bin/python bench/bench_profile_refresh.py [--lake var/bench/pipeline-lake/lake] \
-        [--rounds 2]
+        [--rounds 2] [--compare rows|publish]
 
 The lake is copied first (the original is not changed). Writes
 ``var/bench/profile-refresh.json`` (``--out``).
@@ -35,7 +42,7 @@ import uuid
 
 from aml import delta_io, frames
 from aml.config import load_config
-from aml.gold import baselines
+from aml.gold import baselines, profiles
 from aml.gold.job import HeldSilver
 from aml.spark import build_session
 from bench_gold_scope import (  # this folder's (sys.path[0])
@@ -45,8 +52,8 @@ from bench_gold_scope import (  # this folder's (sys.path[0])
     lake_rounds_args,
 )
 
-WAYS = ("held", "files")
-PARTS = ("scope", "rows", "merge_accounts", "merge_segments", "total")
+COMPARED = {"rows": ("held", "files"), "publish": ("replace", "merge")}
+PARTS = ("scope", "rows", "publish_accounts", "publish_segments", "total")
 
 
 class _Clock:
@@ -57,11 +64,14 @@ class _Clock:
         self.counting = False
         self._wrap(baselines, "scope_of", lambda *a: "scope")
         self._wrap(frames, "materialise", lambda *a: "rows")
-        self._wrap(
-            delta_io,
-            "merge_upsert_delete",
-            lambda spark, path, *a: "merge_segments" if "segment" in path else "merge_accounts",
-        )
+        for replacement in ("_replace", "_replace_where"):
+            self._wrap(
+                profiles,
+                replacement,
+                lambda spark, path, *a: (
+                    "publish_segments" if "segment" in path else "publish_accounts"
+                ),
+            )
 
     def _wrap(self, owner, name: str, part_of) -> None:
         function = getattr(owner, name)
@@ -79,6 +89,10 @@ class _Clock:
         setattr(owner, name, timed)
 
 
+def _silver(spark, silver_path: str):
+    return spark.read.format("delta").load(silver_path)
+
+
 class _Run:
     """What :func:`aml.gold.baselines.refresh` reads of the job's run: its id."""
 
@@ -87,7 +101,8 @@ class _Run:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = lake_rounds_args(__doc__, "profile-refresh.json", argv)
+    args = lake_rounds_args(__doc__, "profile-refresh.json", argv, compare=tuple(COMPARED))
+    ways = COMPARED[args.compare]
     lake = copy_lake(args.lake, "profile-refresh-lake", "gold/account_profiles")
     if lake is None:
         return 2
@@ -95,24 +110,33 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config("local").with_lake(lake).with_settings("gold", profiles_scoped_min_rows=0)
     spark = build_session(config, "aml-bench-profile-refresh")
     silver_path = config.table_path("silver", "transactions")
+    rebuild_s = None
+    if args.compare == "publish":  # the profiles as a full run of this code lays them out
+        started = time.perf_counter()
+        upto = delta_io.current_version(spark, silver_path)
+        baselines.refresh(spark, config, _Run(), lambda: _silver(spark, silver_path), upto, True)
+        rebuild_s = round(time.perf_counter() - started, 2)
+        print(f"  profiles rebuilt in full: {rebuild_s} s", flush=True)
     clock = _Clock()
-    runs: dict[str, list[dict]] = {way: [] for way in WAYS}
-    for round_no in range(args.rounds * len(WAYS) + 1):
-        way = WAYS[round_no % len(WAYS)]
+    runs: dict[str, list[dict]] = {way: [] for way in ways}
+    for round_no in range(args.rounds * len(ways) + 1):
+        way = ways[round_no % len(ways)]
         correct_one_row(spark, silver_path, round_no)
         upto = delta_io.current_version(spark, silver_path)
         held = HeldSilver(spark, silver_path)
         files_df = spark.read.format("delta").option("versionAsOf", upto).load(silver_path)
-        if way == "held":
+        if way != "files":
             held.at(upto)  # held by the hits' evaluation before the refresh, in the job
 
         def rows(way=way, held=held, files_df=files_df, upto=upto):
-            return held.at(upto) if way == "held" else files_df
+            return files_df if way == "files" else held.at(upto)
 
+        merged = 0 if way == "merge" else profiles.REPLACE_MAX_ACCOUNTS
+        way_config = config.with_settings("gold", profiles_replace_max_accounts=merged)
         clock.seconds, clock.counting = {}, True
         started = time.perf_counter()
         try:
-            baselines.refresh(spark, config, _Run(), rows, upto, False)
+            baselines.refresh(spark, way_config, _Run(), rows, upto, False)
         finally:
             clock.counting = False
             held.close()
@@ -124,27 +148,30 @@ def main(argv: list[str] | None = None) -> int:
             runs[way].append(parts)
     medians = {
         way: {part: round(statistics.median(r[part] for r in runs[way]), 2) for part in PARTS}
-        for way in WAYS
+        for way in ways
     }
+    first, second = ways
     ratios = {
-        part: round(medians["held"][part] / medians["files"][part], 3)
+        part: round(medians[first][part] / medians[second][part], 3)
         for part in PARTS
-        if medians["files"][part]
+        if medians[second][part]
     }
     result = {
         "command": " ".join(["bench/bench_profile_refresh.py", *(argv or sys.argv[1:])]),
         "silver_rows": spark.read.format("delta").load(silver_path).count(),
         "rounds": args.rounds,
+        "compare": args.compare,
+        "rebuild_s": rebuild_s,
         "runs": runs,
         "medians": medians,
-        "held_over_files": ratios,
+        f"{first}_over_{second}": ratios,
     }
     print(f"\n{result['silver_rows']:,} silver rows, one changed row, median of {args.rounds}:")
-    print("| rows read from | " + " | ".join(f"{p} s" for p in PARTS) + " |")
+    print(f"| {args.compare} | " + " | ".join(f"{p} s" for p in PARTS) + " |")
     print("|---|" + "---:|" * len(PARTS))
-    for way in WAYS:
+    for way in ways:
         print(f"| {way} | " + " | ".join(f"{medians[way][p]}" for p in PARTS) + " |")
-    print(f"held / files: {ratios}; {args.out}")
+    print(f"{first} / {second}: {ratios}; {args.out}")
     finish(spark, lake, args.out, result)
     return 0
 
