@@ -581,3 +581,33 @@ def test_a_full_rebuild_writes_files_of_disjoint_account_ranges_and_a_narrow_sco
         .unionByName(full_df.where(F.col("account_token") != account))
         .collect()
     )
+
+
+def test_a_table_of_many_small_files_is_laid_out_again_in_ranges_without_a_data_change(
+    spark, lake_config, tmp_path, monkeypatch
+):
+    config = lake_config.with_lake(tmp_path / "lake")
+    path = config.table_path("gold", "account_profiles")
+    monkeypatch.setattr(profiles, "ROWS_PER_FILE", 40)
+    rows_df = profiles.account_profiles(tx_df(spark, RANDOM[:300])).cache()
+    keys = [r[0] for r in rows_df.select(profiles.KEY).orderBy(profiles.KEY).collect()]
+    for part in range(12):  # what scoped refreshes leave: files across the whole key range
+        chunk_df = rows_df.where(F.col(profiles.KEY).isin(keys[part::12])).coalesce(1)
+        chunk_df.write.format("delta").mode("append").save(path)
+    before = table_rows(spark, config, "account_profiles")
+    laid_out = -(-len(keys) // 40)  # the files a layout in ranges makes
+    monkeypatch.setattr(profiles, "SPARE_FILES", 0)
+    assert profiles.RELAYOUT_FACTOR * laid_out < 12  # so 12 files are too many
+
+    assert profiles.keep_laid_out(spark, path, profiles.ACCOUNT_RANGES) == 12
+    assert table_rows(spark, config, "account_profiles") == before
+    adds = log_actions(config, "account_profiles", 12, "add")
+    assert len(adds) == laid_out and not any(add["dataChange"] for add in adds)
+    assert all(not r["dataChange"] for r in log_actions(config, "account_profiles", 12, "remove"))
+    ordered = sorted(
+        (json.loads(a["stats"])["minValues"]["account_token"],
+         json.loads(a["stats"])["maxValues"]["account_token"]) for a in adds
+    )  # fmt: skip
+    assert all(hi <= lo for (_, hi), (lo, _) in zip(ordered, ordered[1:], strict=False))
+    # laid out: left alone until refreshes add files again
+    assert profiles.keep_laid_out(spark, path, profiles.ACCOUNT_RANGES) is None

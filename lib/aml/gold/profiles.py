@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -32,10 +33,12 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from aml import delta_io
+from aml import delta_io, delta_log
 from aml.config import Config, ConfigError
 from aml.gold import rulepack
 from aml.gold.rules import VALID, literal
+
+log = logging.getLogger(__name__)
 
 KEY = "profile_key"
 ACCOUNT_PROFILE_COLUMNS = (
@@ -47,13 +50,19 @@ ACCOUNT_PROFILE_COLUMNS = (
     "counterparty_band", "cash_band", "cross_border_band", "risk_band", "segment_id",
     "params_hash",
 )  # fmt: skip
-# gold.account_profiles' files as a full rebuild writes them (about 8 MB each at 1M silver rows)
+# gold.account_profiles' files as a full rebuild writes them (about 8 MB each at 1M silver rows),
+# in ranges of these columns; a scoped refresh lays either table out again in its ranges once it
+# has more than RELAYOUT_FACTOR times the files that makes, plus SPARE_FILES (keep_laid_out)
 ROWS_PER_FILE = 100_000
+ACCOUNT_RANGES = ("account_token", "week_start")
+SEGMENT_RANGES = ("segment_id", "week_start")
+RELAYOUT_FACTOR = 2
+SPARE_FILES = 8
 # A scoped refresh of at most this many accounts replaces their rows by a literal predicate
 # (replaceWhere, reading only the files whose ranges hold them) rather than a keyed MERGE over
-# every file: at 1M silver rows, one row's two accounts 1.2-2.3 s against 10-13 s, an hour's
-# 1,145 accounts 3.4 s against 7.1 s, 13,000 accounts 10.7 s against 7.6 s (docs/BENCHMARKS.md,
-# "One row's profile refresh").
+# every file: at 1M silver rows one row's two accounts took 0.21 of the MERGE's time; a wider
+# scope lists more accounts and touches more files, and past a few thousand accounts the MERGE
+# costs less (docs/BENCHMARKS.md, "One row's profile refresh").
 REPLACE_MAX_ACCOUNTS = 2_000
 SEGMENT_PROFILE_COLUMNS = (
     "profile_key", "segment_id", "week_start", "account_count", "sender_count",
@@ -424,17 +433,49 @@ def _overwrite(df: DataFrame, path: str) -> None:
     df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
 
 
-def _overwrite_by_account(df: DataFrame, path: str) -> None:
-    """Overwrites ``gold.account_profiles`` in files of at most :data:`ROWS_PER_FILE` rows, each
-    a contiguous range of ``(account_token, week_start)``: a later replacement of a few accounts'
-    rows then touches only the files whose statistics' range holds them. The rows are computed
-    once (persisted): counting them sizes the ranges, whose bounds are sampled from them."""
+def _overwrite_in_ranges(df: DataFrame, path: str, keys: tuple[str, ...], fresh: bool) -> int:
+    """Overwrites a table in files of at most :data:`ROWS_PER_FILE` rows, each a contiguous range
+    of ``keys``: a later replacement of a few keys' rows then touches only the files whose
+    statistics' range holds them. The rows are computed once (persisted): counting them sizes
+    the ranges, whose bounds are sampled from them. ``fresh`` False: the rows are the table's
+    own, laid out again (a commit without data change, which change-feed readers skip).
+    Returns the rows written."""
     df = df.persist()
     try:
-        files = max(1, -(-df.count() // ROWS_PER_FILE))
-        _overwrite(df.repartitionByRange(files, "account_token", "week_start"), path)
+        rows = df.count()
+        ranged_df = df.repartitionByRange(max(1, -(-rows // ROWS_PER_FILE)), *keys)
+        if fresh:
+            _overwrite(ranged_df, path)
+        else:
+            writer = ranged_df.write.format("delta").mode("overwrite")
+            writer.option("dataChange", "false").save(path)
+        return rows
     finally:
         df.unpersist()
+
+
+def _files_and_rows(spark: SparkSession, path: str) -> tuple[int, int]:
+    """A table's file and row counts: from its log where it is local (no Spark job), else from
+    Delta's table detail and a count."""
+    snap = delta_log.snapshot(path)
+    if snap is not None:
+        return snap.files, snap.rows
+    files = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()["numFiles"]
+    return int(files), spark.read.format("delta").load(path).count()
+
+
+def keep_laid_out(spark: SparkSession, path: str, keys: tuple[str, ...]) -> int | None:
+    """Lays a profile table out again in ranges of ``keys`` (:func:`_overwrite_in_ranges`, the
+    rows unchanged) once scoped refreshes have left it more than :data:`RELAYOUT_FACTOR` times
+    the files that layout makes, plus :data:`SPARE_FILES`: each refresh appends a file of its
+    scope's rows, and one appended by a wide scope (a MERGE of thousands of accounts) spans the
+    whole key range, so every later narrow refresh reads and rewrites it. Returns the files the
+    table had when it was laid out again, None when it was left."""
+    files, rows = _files_and_rows(spark, path)
+    if files <= RELAYOUT_FACTOR * max(1, -(-rows // ROWS_PER_FILE)) + SPARE_FILES:
+        return None
+    _overwrite_in_ranges(spark.read.format("delta").load(path), path, keys, fresh=False)
+    return files
 
 
 def _replace_where(spark: SparkSession, path: str, rows_df: DataFrame, predicate: str) -> None:
@@ -500,7 +541,7 @@ def publish_profiles(
     """Writes ``gold.account_profiles`` and ``gold.segment_profiles``; returns their versions.
 
     Without a scope both tables are overwritten with the frames given (the account profiles in
-    files of contiguous account ranges, :func:`_overwrite_by_account`). With one, only its
+    files of contiguous account ranges, :func:`_overwrite_in_ranges`). With one, only its
     account-weeks of ``gold.account_profiles`` and its weeks of ``gold.segment_profiles`` are
     replaced: the segments' weeks and a scope of at most ``replace_max_accounts`` accounts by a
     ``replaceWhere`` on a literal predicate (:func:`_replace_where`), a wider scope's account
@@ -512,7 +553,7 @@ def publish_profiles(
     accounts_path = config.table_path("gold", "account_profiles")
     segments_path = config.table_path("gold", "segment_profiles")
     if scope is None:
-        _overwrite_by_account(profiles_df, accounts_path)
+        _overwrite_in_ranges(profiles_df, accounts_path, ACCOUNT_RANGES, fresh=True)
     elif (predicate := _scope_predicate(scope, replace_max_accounts)) is not None:
         _replace_where(spark, accounts_path, profiles_df, predicate)
     else:
@@ -526,6 +567,9 @@ def publish_profiles(
         _overwrite(segments_df, segments_path)
     else:
         _replace_where(spark, segments_path, segments_df, _weeks_predicate(scope))
+        for path, keys in ((accounts_path, ACCOUNT_RANGES), (segments_path, SEGMENT_RANGES)):
+            if (files := keep_laid_out(spark, path, keys)) is not None:
+                log.info("profiles: %s laid out again by %s (%d files)", path, keys, files)
     return {
         "gold.account_profiles": delta_io.current_version(spark, accounts_path),
         "gold.segment_profiles": delta_io.current_version(spark, segments_path),
