@@ -11,6 +11,12 @@ replaced by a ``replaceWhere`` on its accounts listed as literals (``replace``, 
 does since :data:`aml.gold.profiles.REPLACE_MAX_ACCOUNTS`) or by the keyed MERGE (``merge``, as
 it did before, and still does for a wider scope), both from held rows, after the profiles were
 rebuilt in full with this code (its file layout: contiguous account ranges; ``rebuild_s``).
+``--compare layout``: before each round, :data:`WIDE_SHARE` of silver corrected and refreshed,
+uncounted (a daily increment's corrections: the keyed MERGE of thousands of accounts, which
+appends their rows in files across every account), then the account profiles laid out again
+(``laid_out``; :func:`aml.gold.profiles.keep_laid_out`, forced, its seconds in
+``relayout_s``) or not (``appended``), and the one-row refresh counted; after the same
+rebuild.
 Each round corrects one silver row (a Delta UPDATE of its amount, so the change feed holds it)
 and refreshes. After one uncounted warm-up round, the two ways alternate, ``--rounds`` times
 each; the report is each way's median, per part:
@@ -22,12 +28,15 @@ each; the report is each way's median, per part:
 - ``publish_accounts`` / ``publish_segments``: the two replacements (``replaceWhere`` or keyed
   MERGE), each with the rows it computes (the profiles of the scope, the segments of its
   weeks); before 2026-12-08 named ``merge_accounts`` / ``merge_segments`` (both were MERGEs);
+- ``relayout``: a profile table laid out again after the refresh
+  (:func:`aml.gold.profiles.keep_laid_out`: its file count checked, and, when scoped refreshes
+  left too many files, the table rewritten in ranges);
 - ``total``: the whole refresh, watermark read and commit included.
 
 Usage (after ``bench/bench_pipeline.py --rows N --full-only`` built var/bench/pipeline-lake)::
 
     .venv/bin/python bench/bench_profile_refresh.py [--lake var/bench/pipeline-lake/lake] \
-        [--rounds 2] [--compare rows|publish]
+        [--rounds 2] [--compare rows|publish|layout]
 
 The lake is copied first (the original is not changed). Writes
 ``var/bench/profile-refresh.json`` (``--out``).
@@ -48,12 +57,20 @@ from aml.spark import build_session
 from bench_gold_scope import (  # this folder's (sys.path[0])
     copy_lake,
     correct_one_row,
+    correct_share,
     finish,
     lake_rounds_args,
 )
 
-COMPARED = {"rows": ("held", "files"), "publish": ("replace", "merge")}
-PARTS = ("scope", "rows", "publish_accounts", "publish_segments", "total")
+COMPARED = {
+    "rows": ("held", "files"),
+    "publish": ("replace", "merge"),
+    "layout": ("laid_out", "appended"),
+}
+# --compare layout: the share of silver corrected before each round (a daily increment's 0.5 %)
+WIDE_SHARE = 0.005
+NEVER, ALWAYS = 10**9, -(10**9)  # profiles.SPARE_FILES that stop or force keep_laid_out
+PARTS = ("scope", "rows", "publish_accounts", "publish_segments", "relayout", "total")
 
 
 class _Clock:
@@ -64,6 +81,7 @@ class _Clock:
         self.counting = False
         self._wrap(baselines, "scope_of", lambda *a: "scope")
         self._wrap(frames, "materialise", lambda *a: "rows")
+        self._wrap(profiles, "keep_laid_out", lambda *a: "relayout")
         for replacement in ("_replace", "_replace_where"):
             self._wrap(
                 profiles,
@@ -93,6 +111,26 @@ def _silver(spark, silver_path: str):
     return spark.read.format("delta").load(silver_path)
 
 
+def _wide_change(spark, config, silver_path: str, round_no: int, lay_out: bool) -> float | None:
+    """``--compare layout``, before a counted round: corrects :data:`WIDE_SHARE` of silver's
+    rows and refreshes, uncounted (a scope of thousands of accounts: the keyed MERGE, which
+    appends their rows as files across every account); then, with ``lay_out``, lays the
+    account profiles out again. Returns that relayout's seconds (None without)."""
+    correct_share(spark, silver_path, 1000 + round_no, WIDE_SHARE)
+    upto = delta_io.current_version(spark, silver_path)
+    baselines.refresh(spark, config, _Run(), lambda: _silver(spark, silver_path), upto, False)
+    if not lay_out:
+        return None
+    profiles.SPARE_FILES = ALWAYS
+    try:
+        started = time.perf_counter()
+        path = config.table_path("gold", "account_profiles")
+        profiles.keep_laid_out(spark, path, profiles.ACCOUNT_RANGES)
+        return round(time.perf_counter() - started, 2)
+    finally:
+        profiles.SPARE_FILES = NEVER
+
+
 class _Run:
     """What :func:`aml.gold.baselines.refresh` reads of the job's run: its id."""
 
@@ -111,7 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     spark = build_session(config, "aml-bench-profile-refresh")
     silver_path = config.table_path("silver", "transactions")
     rebuild_s = None
-    if args.compare == "publish":  # the profiles as a full run of this code lays them out
+    if args.compare == "layout":  # laid out again only where the bench says
+        profiles.SPARE_FILES = NEVER
+    relayouts: list[float] = []
+    if args.compare != "rows":  # the profiles as a full run of this code lays them out
         started = time.perf_counter()
         upto = delta_io.current_version(spark, silver_path)
         baselines.refresh(spark, config, _Run(), lambda: _silver(spark, silver_path), upto, True)
@@ -121,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, list[dict]] = {way: [] for way in ways}
     for round_no in range(args.rounds * len(ways) + 1):
         way = ways[round_no % len(ways)]
+        if args.compare == "layout":
+            seconds = _wide_change(spark, config, silver_path, round_no, way == "laid_out")
+            if seconds is not None and round_no:
+                relayouts.append(seconds)
         correct_one_row(spark, silver_path, round_no)
         upto = delta_io.current_version(spark, silver_path)
         held = HeldSilver(spark, silver_path)
@@ -162,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         "rounds": args.rounds,
         "compare": args.compare,
         "rebuild_s": rebuild_s,
+        "relayout_s": relayouts or None,
         "runs": runs,
         "medians": medians,
         f"{first}_over_{second}": ratios,
