@@ -490,6 +490,8 @@ def _replace_where(spark: SparkSession, path: str, rows_df: DataFrame, predicate
         rows_df.where(predicate)
         .write.format("delta")
         .mode("overwrite")
+        # the session's dynamic partition overwrite (spark-defaults.conf) does not apply
+        .option("partitionOverwriteMode", "static")
         .option("replaceWhere", predicate)
         .save(path)
     )
