@@ -42,6 +42,23 @@ def current_version(spark: SparkSession, path: str) -> int:
     return version if version is not None else last_commit(spark, path)[0]
 
 
+def snapshot(spark: SparkSession, path: str) -> delta_log.Snapshot | None:
+    """A table's rows, files, version and last commit (None: no table). A local table's from its
+    log (:func:`aml.delta_log.snapshot`, no Spark job); otherwise, or when the log's statistics
+    are missing, by Spark: the newest history row, the table detail's file count and a count."""
+    from delta.tables import DeltaTable
+
+    snap = delta_log.snapshot(path)
+    if snap is not None or not exists(spark, path):
+        return snap
+    last = DeltaTable.forPath(spark, path).history(1).first()
+    files = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()["numFiles"]
+    rows = spark.read.format("delta").load(path).count()
+    return delta_log.Snapshot(
+        int(last.version), rows, int(files), last.timestamp.replace(tzinfo=None)
+    )
+
+
 def change_feed(spark: SparkSession, path: str, after: int, upto: int) -> DataFrame:
     """Every change-feed row of versions ``(after, upto]``: old and new images, deletes."""
     return (

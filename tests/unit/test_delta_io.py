@@ -1,4 +1,5 @@
-"""aml.delta_io.newest_images: a change feed's rows as the table holds them at its last version."""
+"""aml.delta_io.newest_images: a change feed's rows as the table holds them at its last version;
+aml.delta_io.snapshot: a table's figures from its log or, failing that, from Spark."""
 
 from __future__ import annotations
 
@@ -67,3 +68,23 @@ def test_updates_repeats_deletes_and_overwrites_give_the_tables_rows(spark, tmp_
     # and the ids it dropped show as deletes only
     deleted = delta_io.change_feed(spark, path, 5, 6).where(F.col("_change_type") == "delete")
     assert {r.id for r in deleted.collect()} == {1, 2, 3}
+
+
+def test_a_snapshot_by_spark_gives_the_figures_of_the_log(spark, tmp_path, monkeypatch):
+    path = str(tmp_path / "t")
+    assert delta_io.snapshot(spark, path) is None  # no table
+    spark.createDataFrame([(i, "a") for i in range(6)], SCHEMA).repartition(3).write.format(
+        "delta"
+    ).save(path)
+    _merge(spark, path, [(9, "z")], delete_ids=(0, 1))  # deletion vectors and a new file
+    from_log = delta_io.snapshot(spark, path)
+    assert (from_log.rows, from_log.version) == (5, 1) and from_log.files >= 3
+    # a remote lake, or a log without statistics: the same figures by Spark
+    monkeypatch.setattr(delta_io.delta_log, "snapshot", lambda path: None)
+    by_spark = delta_io.snapshot(spark, path)
+    assert (by_spark.rows, by_spark.files, by_spark.version) == (
+        from_log.rows,
+        from_log.files,
+        from_log.version,
+    )
+    assert abs((by_spark.last_commit_utc - from_log.last_commit_utc).total_seconds()) < 1

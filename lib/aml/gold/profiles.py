@@ -33,7 +33,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from aml import delta_io, delta_log
+from aml import delta_io
 from aml.config import Config, ConfigError
 from aml.gold import rulepack
 from aml.gold.rules import VALID, literal
@@ -433,35 +433,27 @@ def _overwrite(df: DataFrame, path: str) -> None:
     df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
 
 
-def _overwrite_in_ranges(df: DataFrame, path: str, keys: tuple[str, ...], fresh: bool) -> int:
+def _ranged_files(rows: int) -> int:
+    """The files :func:`_overwrite_in_ranges` writes for ``rows`` rows."""
+    return max(1, -(-rows // ROWS_PER_FILE))
+
+
+def _overwrite_in_ranges(df: DataFrame, path: str, keys: tuple[str, ...], fresh: bool) -> None:
     """Overwrites a table in files of at most :data:`ROWS_PER_FILE` rows, each a contiguous range
     of ``keys``: a later replacement of a few keys' rows then touches only the files whose
     statistics' range holds them. The rows are computed once (persisted): counting them sizes
     the ranges, whose bounds are sampled from them. ``fresh`` False: the rows are the table's
-    own, laid out again (a commit without data change, which change-feed readers skip).
-    Returns the rows written."""
+    own, laid out again (a commit without data change, which change-feed readers skip)."""
     df = df.persist()
     try:
-        rows = df.count()
-        ranged_df = df.repartitionByRange(max(1, -(-rows // ROWS_PER_FILE)), *keys)
+        ranged_df = df.repartitionByRange(_ranged_files(df.count()), *keys)
         if fresh:
             _overwrite(ranged_df, path)
         else:
             writer = ranged_df.write.format("delta").mode("overwrite")
             writer.option("dataChange", "false").save(path)
-        return rows
     finally:
         df.unpersist()
-
-
-def _files_and_rows(spark: SparkSession, path: str) -> tuple[int, int]:
-    """A table's file and row counts: from its log where it is local (no Spark job), else from
-    Delta's table detail and a count."""
-    snap = delta_log.snapshot(path)
-    if snap is not None:
-        return snap.files, snap.rows
-    files = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()["numFiles"]
-    return int(files), spark.read.format("delta").load(path).count()
 
 
 def keep_laid_out(spark: SparkSession, path: str, keys: tuple[str, ...]) -> int | None:
@@ -471,11 +463,11 @@ def keep_laid_out(spark: SparkSession, path: str, keys: tuple[str, ...]) -> int 
     scope's rows, and one appended by a wide scope (a MERGE of thousands of accounts) spans the
     whole key range, so every later narrow refresh reads and rewrites it. Returns the files the
     table had when it was laid out again, None when it was left."""
-    files, rows = _files_and_rows(spark, path)
-    if files <= RELAYOUT_FACTOR * max(1, -(-rows // ROWS_PER_FILE)) + SPARE_FILES:
+    snap = delta_io.snapshot(spark, path)
+    if snap is None or snap.files <= RELAYOUT_FACTOR * _ranged_files(snap.rows) + SPARE_FILES:
         return None
     _overwrite_in_ranges(spark.read.format("delta").load(path), path, keys, fresh=False)
-    return files
+    return snap.files
 
 
 def _replace_where(spark: SparkSession, path: str, rows_df: DataFrame, predicate: str) -> None:

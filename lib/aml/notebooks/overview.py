@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aml import delta_io, delta_log
+from aml import delta_io
 from aml.config import Config
 from aml.notebooks.views import ALL_TABLES
 from aml.ops import utcnow
@@ -30,7 +30,7 @@ def table_status(spark: SparkSession, config: Config) -> pd.DataFrame:
     rows = []
     for layer, table in ALL_TABLES:
         path = config.table_path(layer, table)
-        snap = delta_log.snapshot(path) or _counted(spark, path)
+        snap = delta_io.snapshot(spark, path)
         row = {"layer": layer, "table": table, "exists": snap is not None}
         if snap is not None:
             row |= {
@@ -41,17 +41,6 @@ def table_status(spark: SparkSession, config: Config) -> pd.DataFrame:
             }
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def _counted(spark: SparkSession, path: str) -> delta_log.Snapshot | None:
-    """The snapshot figures by Spark (a count and the newest history row), None if no table."""
-    from delta.tables import DeltaTable
-
-    if not delta_io.exists(spark, path):
-        return None
-    last = DeltaTable.forPath(spark, path).history(1).first()
-    rows = spark.read.format("delta").load(path).count()
-    return delta_log.Snapshot(int(last.version), rows, -1, last.timestamp.replace(tzinfo=None))
 
 
 def freshness_by_layer(status_df: pd.DataFrame) -> pd.DataFrame:
