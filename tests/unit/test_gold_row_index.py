@@ -18,7 +18,14 @@ import pytest
 from pyspark.sql import functions as F
 from tests.unit.gold_rows import T0, Tx, tx_df
 
-from aml.gold.row_index import NO_ACCOUNT, RowIndex, account_code, rows_by_id, scope_entries
+from aml.gold.row_index import (
+    NO_ACCOUNT,
+    RowIndex,
+    account_code,
+    rows_by_id,
+    scope_entries,
+    tokens_by_id,
+)
 
 EPOCH_T0 = int(T0.timestamp())
 
@@ -173,3 +180,61 @@ def test_random_walks_match_their_definition(seed):
             reached |= frontier
     expected = sorted(i for i, s, r, _ in edges if s in reached or r in reached)
     assert _index(rows).reached_ids(walks, (lo, hi)).tolist() == expected
+
+
+def test_rows_of_finds_an_accounts_rows_inside_inclusive_intervals():
+    rows = [
+        (1, 7, 8, 100),
+        (2, 7, 9, 110),  # the interval's upper edge
+        (3, 8, 7, 105),  # 7 as receiver: not a sender's row
+        (4, 7, NO_ACCOUNT, 99),  # just before the interval
+        (5, 7, 8, 111),  # just after it
+        (6, NO_ACCOUNT, 7, 100),
+    ]
+    index = _index(rows)
+    query, position = index.rows_of("sender", np.array([7, 8]), np.array([100, 0]), [110, 50])
+    assert sorted(zip(query.tolist(), index.ids[position].tolist(), strict=True)) == [
+        (0, 1),
+        (0, 2),
+    ]
+    query, position = index.rows_of(
+        "receiver", [7, 7, NO_ACCOUNT, 42], [100, 200, 0, 0], [105, 300, 999, 999]
+    )
+    # no account (0) and an unknown account find nothing; an empty interval finds nothing
+    assert sorted(zip(query.tolist(), index.ids[position].tolist(), strict=True)) == [
+        (0, 3),
+        (0, 6),
+    ]
+    assert index.rows_of("sender", [7], [111], [110])[0].size == 0
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_random_rows_of_match_their_definition(seed):
+    rng = random.Random(seed)
+    rows = _random_rows(rng, 300)
+    index = _index(rows)
+    queries = [(rng.randrange(0, 17), lo, lo + rng.randrange(-5, 60)) for lo in
+               (rng.randrange(-20, 220) for _ in range(40))]  # fmt: skip
+    for side in ("sender", "receiver"):
+        codes, lo, hi = (list(column) for column in zip(*queries, strict=True))
+        query, position = index.rows_of(side, codes, lo, hi)
+        found = sorted(zip(query.tolist(), index.ids[position].tolist(), strict=True))
+        expected = sorted(
+            (q, i)
+            for q, (code, low, high) in enumerate(queries)
+            for i, sender, receiver, s in rows
+            if code != NO_ACCOUNT
+            and code == (sender if side == "sender" else receiver)
+            and low <= s <= high
+        )
+        assert found == expected
+
+
+def test_tokens_by_id_are_the_rows_accounts_with_their_codes(spark):
+    rows = [Tx(1, 100, "10", "a", "b"), Tx(2, 100, "10", "c", None), Tx(3, 100, "10", "d", "e")]
+    df = tx_df(spark, rows)
+    tokens = tokens_by_id(df, np.array([1, 2]))
+    assert sorted(tokens["token"]) == ["a", "b", "c"]
+    index = RowIndex.of(df)
+    codes = dict(zip(index.ids.tolist(), index.sender.tolist(), strict=True))
+    assert tokens.set_index("token").loc["a", "code"] == codes[1]

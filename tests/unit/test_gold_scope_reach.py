@@ -6,7 +6,7 @@ unseen payees (R27: the payees' own activity). A scoped run reads, for them, the
 accounts a walk from each scoped subject reaches (``aml.gold.evaluation._reached_rows``). And a
 change to an edge ``U -> V`` moves graph hits of accounts one edge away from it (a block's hit
 edge from a payer of V to a payee of U; a path from a payer of U or to a payee of V), so the
-graph rules' scope names U, V and their neighbours (:func:`aml.gold.scope.neighbours`).
+graph rules' scope names U, V and their neighbours (:func:`aml.gold.scope._neighbours`).
 
 The contract is the one every scoped rule keeps: the hits published before, minus those inside
 the scope, plus the scoped evaluation's hits, are the hits of a full evaluation after the

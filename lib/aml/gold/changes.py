@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 
 from aml.gold.alerts import build_alerts
 from aml.gold.evaluation import Lineage, ScopePolicy, evaluate
+from aml.gold.row_index import RowIndex
 from aml.gold.rulepack import RulePack
 from aml.gold.scope import build_scope
 
@@ -147,8 +148,10 @@ def scoped(
         published_hits_df / published_alerts_df: gold as published before this change.
         policy: which rules read all of silver rather than their scoped rows (same hits).
     """
-    scope_df = build_scope(changes_df, tx_df, pack).localCheckpoint()
-    new_hits_df = evaluate(spark, tx_df, pack, lineage, scope_df, policy).localCheckpoint()
+    # silver's row index, read once: the scope's walks and the evaluation's row sets use it
+    index = RowIndex.of(tx_df)
+    scope_df = build_scope(changes_df, tx_df, pack, index).localCheckpoint()
+    new_hits_df = evaluate(spark, tx_df, pack, lineage, scope_df, policy, index).localCheckpoint()
     replaced_df = in_intervals(published_hits_df, scope_df).localCheckpoint()
     days_df = affected_alert_days(scope_df)
     kept_df = published_hits_df.join(replaced_df.select("hit_id"), on="hit_id", how="left_anti")

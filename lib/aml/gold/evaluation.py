@@ -116,7 +116,7 @@ SPAN_KINDS = ("peer_amount_outlier",)
 
 # Kinds whose hits depend on other accounts' rows one or two edges away: blocks and paths
 # through intermediaries. A scoped run evaluates them for the accounts around the changed
-# edges (:func:`aml.gold.scope.neighbours`), over the rows of their neighbourhood
+# edges (:func:`aml.gold.scope._neighbours`), over the rows of their neighbourhood
 # (:func:`_reached_rows`).
 GRAPH_KINDS = ("bipartite", "scatter_gather")
 
@@ -243,31 +243,6 @@ def _subject_rows(index: RowIndex, entries: pd.DataFrame, rules: list[Rule]) -> 
     return index.subject_ids(_widened(entries, rules))
 
 
-def links(tx_df: DataFrame, lo: int, hi: int) -> DataFrame:
-    """``transaction_id, sender, receiver, s`` (epoch seconds) of the rows of ``tx_df`` in
-    ``[lo, hi]`` with an account token on either side (a payee's row with no counterparty is
-    still its activity), materialised: what a walk over silver's payments reads, so silver is
-    scanned once, not once per step of each walk."""
-    return (
-        tx_df.where(
-            F.col("event_ts").between(
-                F.timestamp_seconds(F.lit(lo)), F.timestamp_seconds(F.lit(hi))
-            )
-            & (
-                F.col("sender_account_token").isNotNull()
-                | F.col("receiver_account_token").isNotNull()
-            )
-        )
-        .select(
-            "transaction_id",
-            F.col("sender_account_token").alias("sender"),
-            F.col("receiver_account_token").alias("receiver"),
-            F.unix_seconds("event_ts").alias("s"),
-        )
-        .localCheckpoint()
-    )
-
-
 def _walk_out(rule: Rule) -> tuple[int, bool, tuple[int, int]]:
     """(steps, both ways, (before, after)): how many edges from a scoped subject the other
     accounts whose rows its hits rest on can lie, whether the walk follows edges backwards too,
@@ -360,6 +335,7 @@ def _scoped_raw_hits(
     rules: list[Rule],
     scope_df: DataFrame,
     policy: ScopePolicy,
+    index: RowIndex | None = None,
 ) -> dict[str, DataFrame]:
     """Rule id -> the rule's hits over the rows its scope needs (not yet cut to the scope).
 
@@ -386,7 +362,8 @@ def _scoped_raw_hits(
     # there and read from silver by id, one semi-join each (aml.gold.row_index)
     entries = scope_entries(scope_df)
     others = [r for r in rules if reads_other_accounts(r)]
-    index = RowIndex.of(tx_df) if by_subject or others else None
+    if index is None and (by_subject or others):
+        index = RowIndex.of(tx_df)
     # graph rules, a round trip's later legs and a spike's payees read other accounts' rows:
     # the rows the walks from their subjects reach, one set for all of them
     others_df = None
@@ -516,6 +493,7 @@ def evaluate(
     lineage: Lineage,
     scope_df: DataFrame | None = None,
     policy: ScopePolicy | None = None,
+    index: RowIndex | None = None,
 ) -> DataFrame:
     """Hits of every enabled rule: over all of ``tx_df``, or only inside ``scope_df``.
 
@@ -525,12 +503,14 @@ def evaluate(
         lineage: silver version, run and time stamped on every hit.
         scope_df: ``rule_id, subject_token, lo_s, hi_s`` (:data:`SCOPE_SCHEMA`), or None for all.
         policy: which scoped rules read all of silver instead (default: none do).
+        index: ``tx_df``'s row index (:class:`aml.gold.row_index.RowIndex`) for a scoped
+            evaluation, built here if None (the scope's walks read the same one).
     """
     rules = list(pack.enabled)
     if scope_df is None:
         raw = {rule.id: raw_hits(spark, tx_df, rule) for rule in rules}
     else:
-        raw = _scoped_raw_hits(spark, tx_df, rules, scope_df, policy or ScopePolicy())
+        raw = _scoped_raw_hits(spark, tx_df, rules, scope_df, policy or ScopePolicy(), index)
     parts = {rule.id: with_identity(raw[rule.id], rule, lineage) for rule in rules}
     if scope_df is None:
         return union_all(list(parts.values()))

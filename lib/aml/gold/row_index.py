@@ -18,6 +18,7 @@ scope, which the scope's cut drops (:mod:`aml.gold.evaluation`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -57,6 +58,64 @@ def _member(values: np.ndarray, sorted_codes: np.ndarray) -> tuple[np.ndarray, n
         return np.zeros(values.shape, dtype=bool), np.zeros(values.shape, dtype=np.int64)
     position = np.minimum(np.searchsorted(sorted_codes, values), sorted_codes.size - 1)
     return sorted_codes[position] == values, position
+
+
+# the largest key of the by-account order (:class:`_ByAccount`): account rank times time span
+_MAX_KEY = 2**62
+
+
+@dataclass(frozen=True)
+class _ByAccount:
+    """The index's rows with an account on one side, ordered by (that account, time).
+
+    Attributes:
+        order: positions of those rows in the index, in (account, time) order.
+        codes: the distinct account codes of that side, ascending.
+        keys: per ordered row ``rank(code) * span + (s - first)``, ascending: an account's rows
+            over an interval are one run of keys, found with two binary searches.
+        first, span: the smallest time and the number of seconds up to the largest.
+    """
+
+    order: np.ndarray
+    codes: np.ndarray
+    keys: np.ndarray
+    first: int
+    span: int
+
+    @classmethod
+    def of(cls, codes: np.ndarray, s: np.ndarray) -> _ByAccount:
+        held = np.flatnonzero(codes != NO_ACCOUNT)
+        if held.size == 0:
+            empty = np.empty(0, dtype=np.int64)
+            return cls(empty, empty, empty, 0, 1)
+        order = held[np.lexsort((s[held], codes[held]))]
+        distinct, rank = np.unique(codes[order], return_inverse=True)
+        first = int(s[held].min())
+        span = int(s[held].max()) - first + 1
+        if distinct.size * span >= _MAX_KEY:
+            raise ValueError(
+                f"silver's event times span {span} s over {distinct.size} accounts: too wide "
+                "for the row index's keys"
+            )
+        keys = rank.astype(np.int64) * span + (s[order] - first)
+        return cls(order, distinct, keys, first, span)
+
+    def runs(
+        self, codes: np.ndarray, lo: np.ndarray, hi: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(query, position): every row of account ``codes[q]`` with ``lo[q] <= s <= hi[q]``,
+        as the number ``q`` of its query and its position in the index."""
+        known, rank = _member(codes, self.codes)
+        lo_at = np.maximum(lo - self.first, 0)
+        hi_at = np.minimum(hi - self.first, self.span - 1)
+        valid = known & (codes != NO_ACCOUNT) & (lo_at <= hi_at)
+        base = rank.astype(np.int64) * self.span
+        left = np.searchsorted(self.keys, base + lo_at, side="left")
+        right = np.where(valid, np.searchsorted(self.keys, base + hi_at, side="right"), left)
+        counts = right - left
+        query = np.repeat(np.arange(codes.size), counts)
+        within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        return query, self.order[np.repeat(left, counts) + within]
 
 
 @dataclass(frozen=True)
@@ -111,6 +170,25 @@ class RowIndex:
     def __len__(self) -> int:
         return int(self.ids.size)
 
+    @cached_property
+    def _by_sender(self) -> _ByAccount:
+        return _ByAccount.of(self.sender, self.s)
+
+    @cached_property
+    def _by_receiver(self) -> _ByAccount:
+        return _ByAccount.of(self.receiver, self.s)
+
+    def rows_of(
+        self, side: str, codes: np.ndarray, lo: np.ndarray, hi: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(query, position): the rows whose account on ``side`` is ``codes[q]`` with
+        ``lo[q] <= s <= hi[q]`` (inclusive; several rows per query, or none), each as the
+        number ``q`` of its query and its position in the index. Vectorised: the cost grows
+        with the rows found, not with the index (the order by account is built once)."""
+        by = self._by_sender if side == "sender" else self._by_receiver
+        as_long = [np.asarray(a, dtype=np.int64) for a in (codes, lo, hi)]
+        return by.runs(*as_long)
+
     def window(self, lo: int, hi: int) -> slice:
         """The rows with ``lo <= s <= hi``."""
         return slice(
@@ -159,11 +237,30 @@ class RowIndex:
         return np.unique(self.ids[rows][touched])
 
 
-def rows_by_id(tx_df: DataFrame, ids: np.ndarray) -> DataFrame:
-    """The rows of ``tx_df`` with these transaction ids, materialised (one semi-join: the ids
-    are broadcast, ``tx_df`` is read once)."""
+def _with_ids(tx_df: DataFrame, ids: np.ndarray) -> DataFrame:
+    """The rows of ``tx_df`` with these transaction ids (a semi-join with the ids broadcast)."""
     ids_df = tx_df.sparkSession.createDataFrame(
         pd.DataFrame({"transaction_id": ids.astype(np.int64, copy=False)}),
         "transaction_id BIGINT",
     )
-    return tx_df.join(F.broadcast(ids_df), on="transaction_id", how="left_semi").localCheckpoint()
+    return tx_df.join(F.broadcast(ids_df), on="transaction_id", how="left_semi")
+
+
+def rows_by_id(tx_df: DataFrame, ids: np.ndarray) -> DataFrame:
+    """The rows of ``tx_df`` with these transaction ids, materialised (one semi-join: the ids
+    are broadcast, ``tx_df`` is read once)."""
+    return _with_ids(tx_df, ids).localCheckpoint()
+
+
+def tokens_by_id(tx_df: DataFrame, ids: np.ndarray) -> pd.DataFrame:
+    """``code, token``: the distinct accounts (code and token, either side) of the rows of
+    ``tx_df`` with these transaction ids, in the driver (one Spark job)."""
+    rows_df = _with_ids(tx_df, ids)
+    table = (
+        rows_df.select(F.explode(F.array(*[F.col(f"{side}_account_token") for side in SIDES])))
+        .where(F.col("col").isNotNull())
+        .select(account_code(F.col("col")).alias("code"), F.col("col").alias("token"))
+        .distinct()
+        .toArrow()
+    )
+    return table.to_pandas() if table.num_rows else pd.DataFrame(columns=["code", "token"])

@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from aml.gold import suppressions as gold_suppressions
 from aml.gold.changes import DELETE, GoldChanges, _deletes, _flagged, in_intervals
 from aml.gold.evaluation import HIT_COLUMNS, Lineage, ScopePolicy, evaluate
+from aml.gold.row_index import RowIndex
 from aml.gold.rulepack import RulePack
 from aml.gold.scope import build_scope
 from aml.gold.scoring import SCORED_HIT_COLUMNS, consolidate, period_start, with_scores
@@ -84,9 +85,11 @@ def scoped(
     policy: ScopePolicy | None = None,
 ) -> GoldChanges:
     """Hit and alert changes caused by ``changes_df`` (silver change-feed rows, any type)."""
-    scope_df = build_scope(changes_df, tx_df, pack).localCheckpoint()
+    # silver's row index, read once: the scope's walks and the evaluation's row sets use it
+    index = RowIndex.of(tx_df)
+    scope_df = build_scope(changes_df, tx_df, pack, index).localCheckpoint()
     new_hits_df = prepare(
-        evaluate(spark, tx_df, pack, lineage, scope_df, policy), pack, allow_list
+        evaluate(spark, tx_df, pack, lineage, scope_df, policy, index), pack, allow_list
     ).localCheckpoint()
     published_df = _published(published_hits_df, pack)
     replaced_df = in_intervals(published_df, scope_df).localCheckpoint()
