@@ -11,6 +11,11 @@ replaced by a ``replaceWhere`` on its accounts listed as literals (``replace``, 
 does since :data:`aml.gold.profiles.REPLACE_MAX_ACCOUNTS`) or by the keyed MERGE (``merge``, as
 it did before, and still does for a wider scope), both from held rows, after the profiles were
 rebuilt in full with this code (its file layout: contiguous account ranges; ``rebuild_s``).
+``--compare index``: the scope's rows located in silver's row index held beside silver
+(:meth:`aml.gold.job.HeldSilver.index`, built before the clock starts, as the hits' scope built
+it in the job) and read by id (``indexed``, what the refresh does since 2026-12-08), or found
+by two semi-joins of held silver with the scope's accounts (``joined``, as before); after the
+same rebuild as ``publish``.
 ``--compare layout``: before each round, :data:`WIDE_SHARE` of silver corrected and refreshed,
 uncounted (a daily increment's corrections: the keyed MERGE of thousands of accounts, which
 appends their rows in files across every account), then the account profiles laid out again
@@ -22,9 +27,9 @@ and refreshes. After one uncounted warm-up round, the two ways alternate, ``--ro
 each; the report is each way's median, per part:
 
 - ``scope``: the accounts and weeks the change reaches (``baselines.scope_of``);
-- ``rows``: the scope's silver rows materialised (``aml.frames.materialise`` inside the
-  refresh; for ``held`` the held silver itself is materialised before the clock starts, as the
-  hits' evaluation did in the job);
+- ``rows``: the scope's silver rows located (``profiles.scope_rows``) and materialised
+  (``aml.frames.materialise`` inside the refresh; for ``held`` the held silver itself is
+  materialised before the clock starts, as the hits' evaluation did in the job);
 - ``publish_accounts`` / ``publish_segments``: the two replacements (``replaceWhere`` or keyed
   MERGE), each with the rows it computes (the profiles of the scope, the segments of its
   weeks); before 2026-12-08 named ``merge_accounts`` / ``merge_segments`` (both were MERGEs);
@@ -36,7 +41,7 @@ each; the report is each way's median, per part:
 Usage (after ``bench/bench_pipeline.py --rows N --full-only`` built var/bench/pipeline-lake)::
 
     .venv/bin/python bench/bench_profile_refresh.py [--lake var/bench/pipeline-lake/lake] \
-        [--rounds 2] [--compare rows|publish|layout]
+        [--rounds 2] [--compare rows|publish|layout|index]
 
 The lake is copied first (the original is not changed). Writes
 ``var/bench/profile-refresh.json`` (``--out``).
@@ -66,6 +71,7 @@ COMPARED = {
     "rows": ("held", "files"),
     "publish": ("replace", "merge"),
     "layout": ("laid_out", "appended"),
+    "index": ("indexed", "joined"),
 }
 # --compare layout: the share of silver corrected before each round (a daily increment's 0.5 %)
 WIDE_SHARE = 0.005
@@ -81,6 +87,8 @@ class _Clock:
         self.counting = False
         self._wrap(baselines, "scope_of", lambda *a: "scope")
         self._wrap(frames, "materialise", lambda *a: "rows")
+        # locating the rows (the index's lookups, in the driver) before they are materialised
+        self._wrap(profiles, "scope_rows", lambda *a: "rows")
         self._wrap(profiles, "keep_laid_out", lambda *a: "relayout")
         for replacement in ("_replace", "_replace_where"):
             self._wrap(
@@ -172,6 +180,12 @@ def main(argv: list[str] | None = None) -> int:
         files_df = spark.read.format("delta").option("versionAsOf", upto).load(silver_path)
         if way != "files":
             held.at(upto)  # held by the hits' evaluation before the refresh, in the job
+        index = None
+        if way == "indexed":  # built by the hits' scope before the refresh, in the job
+            held.index(upto)
+
+            def index(held=held, upto=upto):
+                return held.index(upto)
 
         def rows(way=way, held=held, files_df=files_df, upto=upto):
             return files_df if way == "files" else held.at(upto)
@@ -181,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         clock.seconds, clock.counting = {}, True
         started = time.perf_counter()
         try:
-            baselines.refresh(spark, way_config, _Run(), rows, upto, False)
+            baselines.refresh(spark, way_config, _Run(), rows, upto, False, index=index)
         finally:
             clock.counting = False
             held.close()

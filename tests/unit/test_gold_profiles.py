@@ -22,6 +22,7 @@ from aml import frames
 from aml.config import ConfigError
 from aml.gold import baselines, profiles
 from aml.gold.profiles import ProfileParams, ProfileScope
+from aml.gold.row_index import RowIndex
 
 COMPARED = tuple(c for c in profiles.ACCOUNT_PROFILE_COLUMNS if c not in ("profile_key",))
 
@@ -469,13 +470,20 @@ def test_scoped_profiles_are_the_rows_of_the_full_computation(spark, random_tx_d
     expected = {k: v for k, v in full.items() if k[0] in SCOPED and weeks[0] <= k[1] <= weeks[1]}
     assert scoped_df.columns == list(profiles.ACCOUNT_PROFILE_COLUMNS)
     assert by_key(scoped_df.collect()) == expected
-    # the same from only the rows the scope reads (what the gold job hands over, materialised)
+    # the same from only the rows the scope reads (what the gold job hands over, materialised),
+    # found by semi-joins over silver or located with silver's row index: the same rows
     scope = profiles.ProfileScope(accounts_df, *weeks)
-    rows_df = profiles.scope_rows(random_tx_df, scope)
-    assert rows_df.count() < random_tx_df.count()
-    with frames.held(rows_df) as held_df:
-        from_rows_df = profiles.account_profiles_for(held_df, params, accounts_df, *weeks)
-        assert by_key(from_rows_df.collect()) == expected
+    found = []
+    for index in (None, RowIndex.of(random_tx_df)):
+        rows_df = profiles.scope_rows(random_tx_df, scope, index)
+        with frames.held(rows_df) as held_df:
+            # a row without an id is no profile's (VALID), and the index holds none
+            ids = (row.transaction_id for row in held_df.collect())
+            found.append(sorted(i for i in ids if i is not None))
+            from_rows_df = profiles.account_profiles_for(held_df, params, accounts_df, *weeks)
+            assert by_key(from_rows_df.collect()) == expected
+    assert found[0] == found[1]
+    assert 0 < len(found[0]) < random_tx_df.count()
     # the scope starts after some of its accounts' history, and leaves other weeks out
     assert len(expected) > 10
     assert any((row["history_days"] or 0) > params.history_days for row in expected.values())

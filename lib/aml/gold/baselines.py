@@ -32,6 +32,7 @@ from pyspark.sql import functions as F
 from aml import delta_io, frames
 from aml.config import Config, ConfigError
 from aml.gold import profiles
+from aml.gold.row_index import RowIndex
 from aml.ops import JobRun, Watermark, commit_watermark, read_watermark
 
 log = logging.getLogger(__name__)
@@ -105,13 +106,16 @@ def refresh(
     rows: Callable[[], DataFrame],
     upto: int,
     full: bool,
+    index: Callable[[], RowIndex] | None = None,
 ) -> dict[str, int]:
     """Brings the profiles to silver version ``upto``; returns the tables' new versions (empty
     when they were current).
 
     ``rows`` gives silver at that version, at least the columns the rules read, held in memory
     (the gold job's :class:`aml.gold.job.HeldSilver`): called only when there is work, so a run
-    with nothing to refresh holds nothing."""
+    with nothing to refresh holds nothing. ``index`` gives the held rows' index
+    (:class:`aml.gold.row_index.RowIndex`, shared with the hits' evaluation): a scoped refresh
+    then finds its rows in the driver instead of by two semi-joins over silver."""
     params = profiles.load_params(config)
     silver_path = config.table_path("silver", "transactions")
     mark = read_watermark(spark, config, *PROGRESS)
@@ -137,7 +141,8 @@ def refresh(
         if scope is None:
             versions = {}
         else:
-            with frames.held(profiles.scope_rows(rows(), scope)) as rows_df:
+            located = None if index is None else index()
+            with frames.held(profiles.scope_rows(rows(), scope, located)) as rows_df:
                 profiles_df = profiles.account_profiles_for(
                     rows_df, params, scope.accounts_df, scope.first_week, scope.last_week
                 )

@@ -140,6 +140,7 @@ def scoped(
     published_hits_df: DataFrame,
     published_alerts_df: DataFrame,
     policy: ScopePolicy | None = None,
+    index: RowIndex | None = None,
 ) -> GoldChanges:
     """Hit and alert changes caused by ``changes_df`` (silver change-feed rows, any type).
 
@@ -147,9 +148,11 @@ def scoped(
         tx_df: silver now. changes_df: the silver rows (old and new images) that changed.
         published_hits_df / published_alerts_df: gold as published before this change.
         policy: which rules read all of silver rather than their scoped rows (same hits).
+        index: ``tx_df``'s row index (:class:`aml.gold.row_index.RowIndex`), read here if None.
     """
-    # silver's row index, read once: the scope's walks and the evaluation's row sets use it
-    index = RowIndex.of(tx_df)
+    # silver's row index (``index``, else read here): the scope's walks and the evaluation's
+    # row sets use it
+    index = RowIndex.of(tx_df) if index is None else index
     scope_df = build_scope(changes_df, tx_df, pack, index).localCheckpoint()
     new_hits_df = evaluate(spark, tx_df, pack, lineage, scope_df, policy, index).localCheckpoint()
     replaced_df = in_intervals(published_hits_df, scope_df).localCheckpoint()

@@ -30,6 +30,7 @@ from aml.gold import changes as gold_changes
 from aml.gold import publish as gold_publish
 from aml.gold import suppressions as gold_suppressions
 from aml.gold.evaluation import RULE_INPUT_COLUMNS, Lineage, ScopePolicy
+from aml.gold.row_index import RowIndex
 from aml.ops import (
     JobRun,
     Watermark,
@@ -59,6 +60,8 @@ class HeldSilver:
     # the version held and its rows, both None while nothing is held: set by at() alone
     version: int | None = field(default=None, init=False)
     _df: DataFrame | None = field(default=None, init=False, repr=False)
+    # the held rows' index (aml.gold.row_index), built on first use
+    _index: RowIndex | None = field(default=None, init=False, repr=False)
 
     def at(self, version: int) -> DataFrame:
         """The rows at ``version``, materialised now if not held yet (or held at another)."""
@@ -69,12 +72,22 @@ class HeldSilver:
             self.version = version
         return self._df
 
+    def index(self, version: int) -> RowIndex:
+        """The index of the rows at ``version`` (:class:`aml.gold.row_index.RowIndex`), which
+        the scope's walks, the scoped evaluation and the profiles' scope rows all read: built
+        once per held version."""
+        rows_df = self.at(version)
+        if self._index is None:
+            self._index = RowIndex.of(rows_df)
+        return self._index
+
     def close(self) -> None:
         """Frees the held rows (if any)."""
         if self._df is not None:
             frames.release(self._df)
             self._df = None
             self.version = None
+        self._index = None
 
 
 def _consumed(spark: SparkSession, config: Config) -> int | None:
@@ -219,12 +232,13 @@ def advance(
                 elif pack.is_scored:
                     changes = scored_changes.scoped(
                         spark, tx_df, feed_df, pack, lineage, hits_before, alerts_before,
-                        allow_list, policy,
+                        allow_list, policy, held.index(upto),
                     )  # fmt: skip
                 else:
                     changes = gold_changes.scoped(
-                        spark, tx_df, feed_df, pack, lineage, hits_before, alerts_before, policy
-                    )
+                        spark, tx_df, feed_df, pack, lineage, hits_before, alerts_before, policy,
+                        held.index(upto),
+                    )  # fmt: skip
                 # what the silver suite judges: the changed rows as silver holds them now, every
                 # column (the feed can hold several images of one id: a silver merge repeated
                 # after a crash writes the same rows again in a later version)
@@ -287,8 +301,14 @@ def run(spark: SparkSession, config: Config, full_refresh: bool = False) -> JobR
                     upto = delta_io.current_version(spark, silver_path)
                     job_run.table_versions.update(
                         baselines.refresh(
-                            spark, config, job_run, lambda: held.at(upto), upto, full_refresh
-                        )
+                            spark,
+                            config,
+                            job_run,
+                            lambda: held.at(upto),
+                            upto,
+                            full_refresh,
+                            index=lambda: held.index(upto),
+                        )  # fmt: skip
                     )
         finally:
             held.close()

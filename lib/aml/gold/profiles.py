@@ -30,15 +30,21 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from aml import delta_io
 from aml.config import Config, ConfigError
 from aml.gold import rulepack
+from aml.gold.row_index import SIDES, RowIndex, account_code, rows_with_ids
 from aml.gold.rules import VALID, literal
 
 log = logging.getLogger(__name__)
+
+# the first second of an account's rows a refresh reads: all of them (its first row ever)
+EARLIEST = int(np.iinfo(np.int64).min)
 
 KEY = "profile_key"
 ACCOUNT_PROFILE_COLUMNS = (
@@ -393,12 +399,26 @@ def account_profiles_for(
     return _account_rows(tx_df, params or ProfileParams(), scope, accounts=accounts)
 
 
-def scope_rows(tx_df: DataFrame, scope: ProfileScope) -> DataFrame:
+def scope_rows(tx_df: DataFrame, scope: ProfileScope, index: RowIndex | None = None) -> DataFrame:
     """The silver rows :func:`account_profiles_for` reads for ``scope``: those with a scope
     account on either side, before the end of its last week. A DataFrame to materialise
-    (:func:`aml.frames.held`) before handing it over: the profile SQL reads it several times."""
+    (:func:`aml.frames.held`) before handing it over: the profile SQL reads it several times.
+
+    With ``tx_df``'s row index (:class:`aml.gold.row_index.RowIndex`) the rows are located in
+    the driver and read by id (a code shared by two tokens reads both accounts' rows: more,
+    never fewer, and the profile SQL keeps the scope's accounts); without it, by two
+    semi-joins over ``tx_df``."""
     accounts_df = scope.accounts_df.select("account_token").distinct()
     end = dt.datetime.combine(scope.last_week + dt.timedelta(days=7), dt.time())
+    if index is not None:
+        codes = accounts_df.select(account_code(F.col("account_token")).alias("code")).toArrow()
+        coded = codes.column("code").to_numpy().astype(np.int64, copy=False)
+        last = int(end.replace(tzinfo=dt.UTC).timestamp()) - 1
+        widened = pd.DataFrame(
+            [(side, code, EARLIEST, last) for side in SIDES for code in coded],
+            columns=["side", "code", "lo_s", "hi_s"],
+        )
+        return rows_with_ids(tx_df, index.subject_ids(widened))
     before_df = tx_df.where(F.col("event_ts") < F.lit(end))
     parts = [
         before_df.join(

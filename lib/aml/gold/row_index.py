@@ -237,7 +237,7 @@ class RowIndex:
         return np.unique(self.ids[rows][touched])
 
 
-def _with_ids(tx_df: DataFrame, ids: np.ndarray) -> DataFrame:
+def rows_with_ids(tx_df: DataFrame, ids: np.ndarray) -> DataFrame:
     """The rows of ``tx_df`` with these transaction ids (a semi-join with the ids broadcast)."""
     ids_df = tx_df.sparkSession.createDataFrame(
         pd.DataFrame({"transaction_id": ids.astype(np.int64, copy=False)}),
@@ -249,13 +249,13 @@ def _with_ids(tx_df: DataFrame, ids: np.ndarray) -> DataFrame:
 def rows_by_id(tx_df: DataFrame, ids: np.ndarray) -> DataFrame:
     """The rows of ``tx_df`` with these transaction ids, materialised (one semi-join: the ids
     are broadcast, ``tx_df`` is read once)."""
-    return _with_ids(tx_df, ids).localCheckpoint()
+    return rows_with_ids(tx_df, ids).localCheckpoint()
 
 
 def tokens_by_id(tx_df: DataFrame, ids: np.ndarray) -> pd.DataFrame:
     """``code, token``: the distinct accounts (code and token, either side) of the rows of
     ``tx_df`` with these transaction ids, in the driver (one Spark job)."""
-    rows_df = _with_ids(tx_df, ids)
+    rows_df = rows_with_ids(tx_df, ids)
     table = (
         rows_df.select(F.explode(F.array(*[F.col(f"{side}_account_token") for side in SIDES])))
         .where(F.col("col").isNotNull())

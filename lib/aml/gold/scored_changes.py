@@ -83,10 +83,12 @@ def scoped(
     published_alerts_df: DataFrame,
     allow_list: gold_suppressions.AllowList,
     policy: ScopePolicy | None = None,
+    index: RowIndex | None = None,
 ) -> GoldChanges:
     """Hit and alert changes caused by ``changes_df`` (silver change-feed rows, any type)."""
-    # silver's row index, read once: the scope's walks and the evaluation's row sets use it
-    index = RowIndex.of(tx_df)
+    # silver's row index (``index``, else read here): the scope's walks and the evaluation's
+    # row sets use it
+    index = RowIndex.of(tx_df) if index is None else index
     scope_df = build_scope(changes_df, tx_df, pack, index).localCheckpoint()
     new_hits_df = prepare(
         evaluate(spark, tx_df, pack, lineage, scope_df, policy, index), pack, allow_list
