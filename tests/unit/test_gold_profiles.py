@@ -547,6 +547,32 @@ def test_publish_full_then_scoped_gives_the_tables_of_a_full_rebuild(
         assert table_rows(spark, config, "segment_profiles") == expected_segments
 
 
+def test_a_narrow_refresh_recomputes_the_segments_its_accounts_left(spark, lake_config, tmp_path):
+    """x's only payment goes: x and its payee leave the segment they shared with z and its
+    payee, which no scope account is in afterwards. That segment is recomputed all the same
+    (two accounts fewer), as a full rebuild gives it."""
+    config = lake_config.with_lake(tmp_path / "lake")
+    rows = [
+        Tx(1, at("2024-03-12 10:00:00"), "100.00", "x", "rx"),
+        Tx(2, at("2024-03-12 11:00:00"), "100.00", "z", "rz"),
+    ]
+    profiles.publish_profiles(spark, config, profiles.account_profiles(tx_df(spark, rows)))
+    first = table_rows(spark, config, "segment_profiles")
+    assert [row["account_count"] for row in first.values()] == [4]  # one segment, all four
+    after_df = tx_df(spark, rows[1:])
+    week = dt.date(2024, 3, 11)
+    scope = ProfileScope(
+        spark.createDataFrame([("x",), ("rx",)], "account_token STRING"), week, week
+    )
+    scoped_df = profiles.account_profiles_for(after_df, None, scope.accounts_df, week, week)
+    assert scoped_df.count() == 0  # nothing of the scope's accounts is left
+    profiles.publish_profiles(spark, config, scoped_df, scope=scope)
+    rebuilt_df = profiles.account_profiles(after_df)
+    expected = by_key(profiles.segment_profiles(rebuilt_df).collect())
+    assert [row["account_count"] for row in expected.values()] == [2]
+    assert table_rows(spark, config, "segment_profiles") == expected
+
+
 def log_actions(config, table: str, version: int, kind: str) -> list[dict]:
     """The ``kind`` actions (add, remove) of one commit of a gold table's Delta log."""
     log = config.table_path("gold", table).removeprefix("file:")

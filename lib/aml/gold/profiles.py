@@ -544,6 +544,32 @@ def _scope_predicate(scope: ProfileScope, most: int) -> str | None:
     return f"account_token IN ({listed}) AND {_weeks_predicate(scope)}"
 
 
+# a segments' predicate that no segment needs: nothing of them to replace
+NOTHING = "FALSE"
+
+
+def _segments_of(spark: SparkSession, path: str, predicate: str) -> set[str | None]:
+    """The segments of the account profiles matching ``predicate`` (a literal predicate: Delta
+    reads only the files that can hold its accounts); empty before the table exists."""
+    if not delta_io.exists(spark, path):
+        return set()
+    rows_df = spark.read.format("delta").load(path).where(predicate)
+    return {row[0] for row in rows_df.select("segment_id").distinct().collect()}
+
+
+def _segments_predicate(scope: ProfileScope, touched: set[str | None]) -> str:
+    """The segment-weeks a narrow refresh recomputes: its weeks of the segments its accounts
+    were in before it or are in after it (an account that leaves a segment changes that
+    segment's percentiles too); no other segment gains or loses a row. Every segment of the
+    weeks when one of them is null; :data:`NOTHING` when there is none."""
+    if not touched:
+        return NOTHING
+    if None in touched:
+        return _weeks_predicate(scope)
+    listed = ", ".join(literal(segment) for segment in sorted(touched))
+    return f"segment_id IN ({listed}) AND {_weeks_predicate(scope)}"
+
+
 def publish_profiles(
     spark: SparkSession,
     config: Config,
@@ -562,25 +588,36 @@ def publish_profiles(
     profiles by a keyed MERGE (``profile_key``, :func:`_replace`); rows of ``profiles_df``
     outside the scope are ignored. Either way a rerun gives the same tables. ``segments_df``
     None: the segments are computed from the account profiles as published by this call (all
-    of the scope's weeks' accounts, not only the scope's), which is what a scoped refresh needs.
+    of the scope's weeks' accounts, not only the scope's), which is what a scoped refresh needs;
+    a narrow scope (the literal predicate) recomputes only the segments its accounts were or
+    are in (:func:`_segments_predicate`), a wide one every segment of its weeks.
     """
     accounts_path = config.table_path("gold", "account_profiles")
     segments_path = config.table_path("gold", "segment_profiles")
+    segments_predicate = None if scope is None else _weeks_predicate(scope)
     if scope is None:
         _overwrite_in_ranges(profiles_df, accounts_path, ACCOUNT_RANGES, fresh=True)
     elif (predicate := _scope_predicate(scope, replace_max_accounts)) is not None:
+        # the segments the scope's accounts were in, read before their rows are replaced
+        before = _segments_of(spark, accounts_path, predicate) if segments_df is None else set()
         _replace_where(spark, accounts_path, profiles_df, predicate)
+        if segments_df is None:
+            touched = before | _segments_of(spark, accounts_path, predicate)
+            segments_predicate = _segments_predicate(scope, touched)
     else:
         _replace(spark, accounts_path, _in_scope(profiles_df, scope), lambda d: _in_scope(d, scope))
-    if segments_df is None:
+    if segments_predicate == NOTHING:
+        log.info("profiles: the scope's accounts are in no segment of its weeks")
+    elif segments_df is None:
         published_df = spark.read.format("delta").load(accounts_path)
         segments_df = segment_profiles(
-            published_df if scope is None else _in_weeks(published_df, scope)
+            published_df if scope is None else published_df.where(segments_predicate)
         )
     if scope is None:
         _overwrite(segments_df, segments_path)
     else:
-        _replace_where(spark, segments_path, segments_df, _weeks_predicate(scope))
+        if segments_predicate != NOTHING:
+            _replace_where(spark, segments_path, segments_df, segments_predicate)
         for path, keys in ((accounts_path, ACCOUNT_RANGES), (segments_path, SEGMENT_RANGES)):
             if (files := keep_laid_out(spark, path, keys)) is not None:
                 log.info("profiles: %s laid out again by %s (%d files)", path, keys, files)
