@@ -51,7 +51,7 @@ from aml.gold.row_index import NO_ACCOUNT, SIDES, RowIndex, account_code, tokens
 from aml.gold.rulepack import Rule, RulePack
 
 CHANGE_TYPES = ("insert", "update_preimage", "update_postimage", "delete")
-SCOPE_COLUMNS = tuple(field.split()[0] for field in SCOPE_SCHEMA.split(", "))
+SCOPE_COLUMNS = tuple(column.split()[0] for column in SCOPE_SCHEMA.split(", "))
 
 
 def change_points(changes_df: DataFrame) -> DataFrame:
@@ -126,7 +126,7 @@ class Reached:
         return Reached(self.code[held], self.s[held], self.via)
 
 
-def walk_back(points: Points, index: RowIndex, window: int, steps: int) -> Reached:
+def _walk_back(points: Points, index: RowIndex, window: int, steps: int) -> Reached:
     """The changed rows' senders and every account that can precede them in a chain of at most
     ``steps`` earlier legs, each at most ``window`` before the change and before the leg it
     leads to: a leg into the frontier's account at ``[s - window, at)``."""
@@ -181,7 +181,7 @@ def _rule_accounts(rule: Rule, points: Points, index: RowIndex | None) -> Reache
         return _neighbours(points, index, 2 * rule.seconds("window_seconds"))
     if rule.kind == "round_trip":
         steps = int(rule.param("max_legs")) - 1
-        return walk_back(points, index, rule.seconds("window_seconds"), steps)
+        return _walk_back(points, index, rule.seconds("window_seconds"), steps)
     own = points.accounts(subject_sides(rule))
     if unseen_payees(rule):
         return Reached.union([own, _payers_after(points, index, rule.seconds("history_seconds"))])
