@@ -17,12 +17,16 @@ the scoped row sets it materialises and the analysis of every rule's SQL), optim
 running it, and the Spark jobs it started. ``--compare-hold`` measures, instead of two
 commits, this checkout with silver held whole (as the gold job held it up to 7b6ce4b) against
 only the columns the rules read (as it holds it since), each row over both in one process, in
-alternating order.
+alternating order. ``--compare-settings`` measures this checkout under the session's Spark
+settings (``session``) against other values of some of them (``set``), each row's scope and
+evaluation under both in one process, in alternating order.
 
 Usage (after ``bench/bench_pipeline.py --rows N --full-only`` built var/bench/pipeline-lake)::
 
     .venv/bin/python bench/bench_scoped_evaluation.py --baseline <commit> [--rounds 2] [--rows 2]
     .venv/bin/python bench/bench_scoped_evaluation.py --compare-hold [--rounds 1] [--rows 2]
+    .venv/bin/python bench/bench_scoped_evaluation.py \
+        --compare-settings spark.sql.adaptive.enabled=false,spark.sql.shuffle.partitions=1
 
 Writes ``var/bench/scoped-evaluation.json`` (``--out``).
 """
@@ -103,13 +107,15 @@ class _Parts:
         return out
 
 
-def _measure(lake: str, rows: int, holds: list[str]) -> None:
+def _measure(lake: str, rows: int, holds: list[str], settings: dict[str, str] | None) -> None:
     """The child: warm-up plus ``rows`` counted rows, one JSON line per row and hold on stdout.
 
     ``holds``: how silver is held, ``all`` its columns (as the gold job held it up to 7b6ce4b)
     and/or ``rules`` only the columns the rules read (:data:`aml.gold.evaluation.RULE_INPUT_SCHEMA`,
     as the gold job holds it since);
-    with both, each row is evaluated over each, in alternating order, in this one process."""
+    with both, each row is evaluated over each, in alternating order, in this one process.
+    ``settings``: Spark settings under which each row is also evaluated (variant ``set``,
+    against the session's own, ``session``), in alternating order, over the rules' columns."""
     import datetime as dt
 
     from pyspark.sql import functions as F
@@ -137,10 +143,16 @@ def _measure(lake: str, rows: int, holds: list[str]) -> None:
     if shares_index:
         from aml.gold.row_index import RowIndex
     any_df = next(iter(held.values()))
+    variants = [(hold, hold, {}) for hold in holds]
+    if settings:
+        variants = [("session", "rules", {}), ("set", "rules", settings)]
     for n in range(rows + 1):
         row_ids = [r.transaction_id for r in any_df.orderBy(F.rand(n)).limit(1).collect()]
-        for hold in holds if n % 2 == 0 else holds[::-1]:
+        for variant, hold, changed in variants if n % 2 == 0 else variants[::-1]:
             silver_df = held[hold]
+            before = {key: spark.conf.get(key, None) for key in changed}
+            for key, value in changed.items():
+                spark.conf.set(key, value)
             row_df = silver_df.where(F.col("transaction_id").isin(row_ids))
             images_df = row_df.unionByName(row_df).localCheckpoint()
             started = time.perf_counter()
@@ -162,11 +174,17 @@ def _measure(lake: str, rows: int, holds: list[str]) -> None:
             hits = hits_df.localCheckpoint().count()
             done = time.perf_counter()
             jobs = len(spark_jobs.finished_jobs(spark, first_job))
+            for key, value in before.items():
+                if value is None:
+                    spark.conf.unset(key)
+                else:
+                    spark.conf.set(key, value)
             print(
                 json.dumps(
                     {
                         "row": n,
                         "hold": hold,
+                        "variant": variant,
                         "warm_up": n == 0,
                         "scope_entries": entries,
                         "hits": hits,
@@ -199,7 +217,13 @@ def _worktree(commit: str) -> Path:
 
 
 def _run(
-    version: str, source: Path, lake: str, rows: int, log_path: Path, holds: str = "rules"
+    version: str,
+    source: Path,
+    lake: str,
+    rows: int,
+    log_path: Path,
+    holds: str = "rules",
+    settings: str = "",
 ) -> list[dict]:
     env = {**os.environ, "PYTHONPATH": str(source / "lib"), "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, str(Path(__file__).resolve()), "--child", "--lake", lake]
@@ -207,7 +231,7 @@ def _run(
         log.write(f"--- {version} ({source})\n")
         log.flush()
         proc = subprocess.run(
-            [*command, "--rows", str(rows), "--holds", holds],
+            [*command, "--rows", str(rows), "--holds", holds, "--settings", settings],
             env=env, stdout=subprocess.PIPE, stderr=log, text=True, timeout=3600, check=False,
         )  # fmt: skip
     if proc.returncode != 0:
@@ -244,14 +268,22 @@ def main() -> int:
         "job held it up to 7b6ce4b) against only the rules' columns ('rules', as it holds it "
         "since), each row over both in one process",
     )
+    parser.add_argument(
+        "--compare-settings",
+        metavar="KEY=VALUE,...",
+        help="instead of two commits: this checkout under the session's Spark settings "
+        "('session') against these ('set'), each row under both in one process",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--settings", default="", help=argparse.SUPPRESS)
     parser.add_argument("--holds", default="rules", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _measure(args.lake, args.rows, args.holds.split(","))
+        pairs = [item.split("=", 1) for item in args.settings.split(",") if item]
+        _measure(args.lake, args.rows, args.holds.split(","), dict(pairs) or None)
         return 0
-    if not args.baseline and not args.compare_hold:
-        parser.error("--baseline (or --compare-hold) is required")
+    if not (args.baseline or args.compare_hold or args.compare_settings):
+        parser.error("--baseline (or --compare-hold, or --compare-settings) is required")
     if not Path(args.lake, "silver", "transactions").exists():
         parser.error(f"no silver under {args.lake}: run bench/bench_pipeline.py --full-only first")
     log_path = args.out.with_suffix(".log")
@@ -261,7 +293,15 @@ def main() -> int:
         for round_no in range(args.rounds):
             print(f"round {round_no + 1}/{args.rounds}: current, both holds", flush=True)
             for result in _run("current", ROOT, args.lake, args.rows, log_path, "all,rules"):
-                results[result["hold"]].append(result)
+                results[result["variant"]].append(result)
+    elif args.compare_settings:
+        results = {"session": [], "set": []}
+        for round_no in range(args.rounds):
+            print(f"round {round_no + 1}/{args.rounds}: current, both settings", flush=True)
+            for result in _run(
+                "current", ROOT, args.lake, args.rows, log_path, settings=args.compare_settings
+            ):
+                results[result["variant"]].append(result)
     else:
         versions = {"baseline": _worktree(args.baseline), "current": ROOT}
         results = {name: [] for name in versions}
