@@ -69,7 +69,8 @@ class _ByAccount:
     """The index's rows with an account on one side, ordered by (that account, time).
 
     Attributes:
-        order: positions of those rows in the index, in (account, time) order.
+        order: positions of those rows in the index, in (account, time) order (32-bit below
+            2**31 rows).
         codes: the distinct account codes of that side, ascending.
         keys: per ordered row ``rank(code) * span + (s - first)``, ascending: an account's rows
             over an interval are one run of keys, found with two binary searches.
@@ -98,6 +99,9 @@ class _ByAccount:
                 "for the row index's keys"
             )
         keys = rank.astype(np.int64) * span + (s[order] - first)
+        # positions fit 32 bits below 2**31 rows: 12 bytes a row with the key, not 16
+        if codes.size < 2**31:
+            order = order.astype(np.int32)
         return cls(order, distinct, keys, first, span)
 
     def runs(
