@@ -308,7 +308,7 @@ def run(spark: SparkSession, config: Config, full_refresh: bool = False) -> JobR
                             upto,
                             full_refresh,
                             index=lambda: held.index(upto),
-                        )  # fmt: skip
+                        )
                     )
         finally:
             held.close()
